@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"cel.dev/cel-go/common/cost"
+	"cel.dev/cel-go/common/overloads"
 )
 
 // Cost limits. A unit of cost is one cheap CEL operation (a comparison, a
@@ -50,6 +51,12 @@ func (estimator) EstimateCallCost(function, overloadID string, target *cost.AstN
 		return cost.NewCallEstimate(cost.Estimate{Min: 1, Max: 1 + (s.Max*(p.Max+1))/10}, nil)
 	case "semver_satisfies_string", "semver_string", "is_semver_string":
 		return cost.NewCallEstimate(cost.FixedCostEstimate(10), nil)
+	case overloads.IntToString, overloads.UintToString, overloads.DoubleToString,
+		overloads.BoolToString, overloads.TimestampToString, overloads.DurationToString:
+		// CEL leaves the size of these strings unknown, which would make
+		// any concatenation with them unbounded; they are short.
+		sz := cost.RangedSizeEstimate(1, 40)
+		return cost.NewCallEstimate(cost.FixedCostEstimate(1), &sz)
 	}
 	// Comparing two versions is constant work; CEL cannot size an opaque
 	// value and would call it unbounded.

@@ -76,8 +76,9 @@ type Target struct {
 const dockerHub = "docker.io"
 
 // Normalize fills Registry, Repository, Tag and Digest from Reference when
-// they are empty, and rewrites Reference to its canonical form. Docker Hub
-// references become "docker.io/library/name" as in `docker pull`.
+// they are empty, and rewrites Reference to its canonical form:
+// registry/repository:tag, or registry/repository@digest without a tag.
+// Docker Hub references become "docker.io/library/name" as in `docker pull`.
 func (img *Image) Normalize() error {
 	if img.Reference == "" {
 		if img.Registry == "" || img.Repository == "" {
@@ -107,11 +108,12 @@ func (img *Image) Normalize() error {
 		}
 	}
 	img.Registry = normalizeHost(img.Registry)
+	// The tag form reads best in reasons and logs; the digest stays in
+	// its own field.
 	img.Reference = img.Registry + "/" + img.Repository
 	if img.Tag != "" {
 		img.Reference += ":" + img.Tag
-	}
-	if img.Digest != "" {
+	} else if img.Digest != "" {
 		img.Reference += "@" + img.Digest
 	}
 	return nil

@@ -42,7 +42,13 @@ const (
 // returns its host:port. It is closed at the test's cleanup.
 func Memory(t testing.TB, opts ...ggcrregistry.Option) string {
 	t.Helper()
-	return Handler(t, ggcrregistry.New(append([]ggcrregistry.Option{ggcrregistry.Logger(discardLogger())}, opts...)...))
+	return Handler(t, MemoryHandler(opts...))
+}
+
+// MemoryHandler is go-containerregistry's in-memory registry, without its
+// request log, for a test to wrap in middleware and serve with Handler.
+func MemoryHandler(opts ...ggcrregistry.Option) http.Handler {
+	return ggcrregistry.New(append([]ggcrregistry.Option{ggcrregistry.Logger(discardLogger())}, opts...)...)
 }
 
 // Handler serves h on 127.0.0.1 (a registry wrapped by a test's

@@ -1,0 +1,352 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"github.com/celpolicy/celpolicy/conditions"
+)
+
+type evalOptions struct {
+	now    time.Time
+	target string
+	trace  bool
+}
+
+// EvalOption adjusts one evaluation.
+type EvalOption func(*evalOptions)
+
+// At fixes `now` for the evaluation (tests, `--now`). Default: the set's
+// clock.
+func At(now time.Time) EvalOption { return func(o *evalOptions) { o.now = now } }
+
+// ForTarget restricts the decision to one target of the inventory.
+func ForTarget(name string) EvalOption { return func(o *evalOptions) { o.target = name } }
+
+// WithTrace fills Decision.Trace with the result and sub-expression
+// values of every condition, variable and selector. It is much slower;
+// without it tracing costs nothing.
+func WithTrace() EvalOption { return func(o *evalOptions) { o.trace = true } }
+
+// UnknownTargetError is returned when ForTarget names no registry of the
+// inventory.
+type UnknownTargetError struct{ Name string }
+
+func (e *UnknownTargetError) Error() string {
+	return fmt.Sprintf("unknown target %q: no Registry document has that name", e.Name)
+}
+
+// Evaluate decides what to do with img at every target. Policy errors
+// are part of the Decision; the error is for a cancelled ctx or a bad
+// option. img should be normalized (see conditions.Image.Normalize).
+func (s *PolicySet) Evaluate(ctx context.Context, img *conditions.Image, opts ...EvalOption) (*Decision, error) {
+	var o evalOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if o.now.IsZero() {
+		o.now = s.clock()
+	}
+	targets := s.targets
+	if o.target != "" {
+		i, ok := s.byName[o.target]
+		if !ok {
+			return nil, &UnknownTargetError{Name: o.target}
+		}
+		targets = s.targets[i : i+1]
+	}
+	ev := &evaluation{
+		set: s, ctx: ctx, opts: o, targets: targets,
+		act: conditions.NewActivation(img, o.now),
+		dec: &Decision{
+			Image:    ImageRef{Reference: img.Reference, Digest: img.Digest},
+			Revision: s.revision,
+			Matched:  []MatchedPolicy{}, Targets: map[string]*Verdict{}, Actions: []PlannedAction{},
+			Conflicts: []Conflict{}, Errors: []PolicyError{}, Audit: []AuditVerdict{}, Trace: []PolicyTrace{},
+		},
+	}
+	if err := ev.run(); err != nil {
+		return nil, err
+	}
+	return ev.dec, nil
+}
+
+type evaluation struct {
+	set     *PolicySet
+	ctx     context.Context
+	opts    evalOptions
+	targets []*conditions.Target
+	act     *conditions.Activation
+	dec     *Decision
+
+	candidates []candidate
+	errBlocks  []candidate
+	// spoken is the first enforce policy that matched or failed closed.
+	spoken *compiledPolicy
+}
+
+type candidate struct {
+	target  *conditions.Target
+	policy  *compiledPolicy
+	verdict Verdict
+}
+
+func (ev *evaluation) run() error {
+	var fallbacks []*compiledPolicy
+	for _, p := range ev.set.policies {
+		if err := ev.ctx.Err(); err != nil {
+			return err
+		}
+		if p.Fallback {
+			fallbacks = append(fallbacks, p)
+			continue
+		}
+		if ev.set.combining == FirstMatch && p.Mode == ModeEnforce && ev.spoken != nil {
+			ev.skip(p, fmt.Sprintf("first-match: policy %q already matched", ev.spoken.Name))
+			continue
+		}
+		ev.policy(p)
+	}
+	for _, p := range fallbacks {
+		if err := ev.ctx.Err(); err != nil {
+			return err
+		}
+		if ev.spoken != nil {
+			ev.skip(p, fmt.Sprintf("fallback: policy %q matched", ev.spoken.Name))
+			continue
+		}
+		ev.policy(p)
+	}
+	ev.combine()
+	ev.allowed()
+	return nil
+}
+
+func (ev *evaluation) skip(p *compiledPolicy, why string) {
+	if ev.opts.trace {
+		ev.dec.Trace = append(ev.dec.Trace, PolicyTrace{Policy: p.Name, Priority: p.Priority, Mode: p.Mode,
+			Fallback: p.Fallback, Skipped: why})
+	}
+}
+
+// policy evaluates one policy and records what it contributes.
+func (ev *evaluation) policy(p *compiledPolicy) {
+	var tr *PolicyTrace
+	if ev.opts.trace {
+		tr = &PolicyTrace{Policy: p.Name, Priority: p.Priority, Mode: p.Mode, Fallback: p.Fallback}
+		defer func() { ev.dec.Trace = append(ev.dec.Trace, *tr) }()
+	}
+	act := ev.act
+	var vars *varState
+	if len(p.vars) > 0 {
+		vars = &varState{ev: ev, p: p, vals: make([]ref.Val, len(p.vars)), trace: tr}
+		act = act.WithVariables(vars)
+		vars.act = act
+		if tr != nil {
+			for _, v := range p.vars {
+				vars.Variable(v.name)
+			}
+		}
+	}
+	matched, field, err := ev.matches(p, act, tr)
+	if err != nil {
+		ev.fail(p, field, nil, err, tr)
+		return
+	}
+	if tr != nil {
+		tr.Matched = matched
+	}
+	if !matched {
+		return
+	}
+	ev.dec.Matched = append(ev.dec.Matched, MatchedPolicy{Policy: p.Name, Priority: p.Priority, Mode: p.Mode, Fallback: p.Fallback})
+	if p.Mode == ModeEnforce && ev.spoken == nil {
+		ev.spoken = p
+	}
+	for i := range p.actions {
+		ev.action(p, i, act, tr)
+	}
+}
+
+// fail records a policy error and applies its failurePolicy.
+func (ev *evaluation) fail(p *compiledPolicy, field string, target *conditions.Target, err error, tr *PolicyTrace) {
+	pe := PolicyError{Policy: p.Name, Field: field, Message: err.Error(), Effect: "ignored"}
+	if target != nil {
+		pe.Target = target.Name
+	}
+	if p.Mode == ModeEnforce && p.Failure == FailClosed {
+		pe.Effect = VerdictBlocked
+		if ev.spoken == nil {
+			ev.spoken = p
+		}
+		reason := fmt.Sprintf("policy %q failed to evaluate %s: %v", p.Name, field, err)
+		if target != nil {
+			ev.errBlocks = append(ev.errBlocks, candidate{target: target, policy: p, verdict: Verdict{Verdict: VerdictBlocked, Policy: p.Name, Reason: reason}})
+		} else {
+			for _, t := range ev.targets {
+				ev.errBlocks = append(ev.errBlocks, candidate{target: t, policy: p, verdict: Verdict{Verdict: VerdictBlocked, Policy: p.Name, Reason: reason}})
+			}
+		}
+	}
+	ev.dec.Errors = append(ev.dec.Errors, pe)
+	if tr != nil && tr.Error == "" {
+		tr.Error = fmt.Sprintf("%s: %v", field, err)
+	}
+}
+
+func (ev *evaluation) matches(p *compiledPolicy, act *conditions.Activation, tr *PolicyTrace) (bool, string, error) {
+	if p.match != nil {
+		ok, err := ev.evalBool(p.match, act, tr, &tr0{name: "match"})
+		return ok, "spec.match", err
+	}
+	matched := true
+	for i, c := range p.all {
+		ok, err := ev.evalBool(c.prg, act, tr, &tr0{name: "all", message: c.message})
+		if err != nil {
+			return false, fmt.Sprintf("spec.conditions.all[%d]", i), err
+		}
+		if !ok {
+			matched = false
+			if tr == nil {
+				return false, "", nil
+			}
+		}
+	}
+	if len(p.anyOf) > 0 {
+		found := false
+		for i, c := range p.anyOf {
+			ok, err := ev.evalBool(c.prg, act, tr, &tr0{name: "any", message: c.message})
+			if err != nil {
+				return false, fmt.Sprintf("spec.conditions.any[%d]", i), err
+			}
+			if ok {
+				found = true
+				if tr == nil {
+					break
+				}
+			}
+		}
+		matched = matched && found
+	}
+	for i, c := range p.none {
+		if !matched && tr == nil {
+			break
+		}
+		ok, err := ev.evalBool(c.prg, act, tr, &tr0{name: "none", message: c.message})
+		if err != nil {
+			return false, fmt.Sprintf("spec.conditions.none[%d]", i), err
+		}
+		if ok {
+			matched = false
+		}
+	}
+	return matched, "", nil
+}
+
+// tr0 names an expression for the trace.
+type tr0 struct {
+	name, message, target string
+	actions               bool
+}
+
+func (ev *evaluation) eval(prg *conditions.Program, act *conditions.Activation, tr *PolicyTrace, n *tr0) (ref.Val, error) {
+	if tr == nil {
+		return prg.Eval(ev.ctx, act)
+	}
+	val, subs, err := prg.Trace(ev.ctx, act)
+	et := ExprTrace{Name: n.name, Target: n.target, Expression: prg.Text(), Message: n.message}
+	if err != nil {
+		et.Error = err.Error()
+	} else {
+		et.Result = conditions.ToJSON(val)
+	}
+	for _, s := range subs {
+		et.Values = append(et.Values, SubValue{Expression: s.Expression, Value: s.Value})
+	}
+	if n.actions {
+		tr.Actions = append(tr.Actions, et)
+	} else {
+		tr.Conditions = append(tr.Conditions, et)
+	}
+	return val, err
+}
+
+func (ev *evaluation) evalBool(prg *conditions.Program, act *conditions.Activation, tr *PolicyTrace, n *tr0) (bool, error) {
+	if tr == nil {
+		return prg.EvalBool(ev.ctx, act)
+	}
+	val, err := ev.eval(prg, act, tr, n)
+	if err != nil {
+		return false, err
+	}
+	b, ok := val.(types.Bool)
+	if !ok {
+		return false, fmt.Errorf("expression returned %s, not bool", val.Type().TypeName())
+	}
+	return bool(b), nil
+}
+
+func (ev *evaluation) evalString(prg *conditions.Program, act *conditions.Activation, tr *PolicyTrace, n *tr0) (string, error) {
+	if tr == nil {
+		return prg.EvalString(ev.ctx, act)
+	}
+	val, err := ev.eval(prg, act, tr, n)
+	if err != nil {
+		return "", err
+	}
+	s, ok := val.(types.String)
+	if !ok {
+		return "", fmt.Errorf("expression returned %s, not string", val.Type().TypeName())
+	}
+	return string(s), nil
+}
+
+// varState computes a policy's variables lazily, each at most once per
+// evaluation.
+type varState struct {
+	ev    *evaluation
+	p     *compiledPolicy
+	act   *conditions.Activation
+	vals  []ref.Val
+	trace *PolicyTrace
+}
+
+func (v *varState) Variable(name string) (ref.Val, bool) {
+	i, ok := v.p.varIndex[name]
+	if !ok {
+		return nil, false
+	}
+	if v.vals[i] != nil {
+		return v.vals[i], true
+	}
+	cv := v.p.vars[i]
+	var val ref.Val
+	var err error
+	if v.trace != nil {
+		var subs []conditions.SubValue
+		val, subs, err = cv.prg.Trace(v.ev.ctx, v.act)
+		et := ExprTrace{Name: cv.name, Expression: cv.prg.Text()}
+		if err != nil {
+			et.Error = err.Error()
+		} else {
+			et.Result = conditions.ToJSON(val)
+		}
+		for _, s := range subs {
+			et.Values = append(et.Values, SubValue{Expression: s.Expression, Value: s.Value})
+		}
+		v.trace.Variables = append(v.trace.Variables, et)
+	} else {
+		val, err = cv.prg.Eval(v.ev.ctx, v.act)
+	}
+	if err != nil {
+		val = types.NewErr("variables.%s: %v", cv.name, err)
+	}
+	v.vals[i] = val
+	return val, true
+}

@@ -1,0 +1,212 @@
+package engine
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// IsPolicyFile reports whether a file found in a directory is read as
+// policies: YAML files, except *_test.yaml which hold policy tests.
+func IsPolicyFile(path string) bool {
+	ext := filepath.Ext(path)
+	if ext != ".yaml" && ext != ".yml" {
+		return false
+	}
+	return !strings.HasSuffix(strings.TrimSuffix(path, ext), "_test")
+}
+
+// ParseFiles reads policy files and directories (recursively, YAML files
+// only) and decodes every document. The Bundle holds everything that
+// could be decoded; the error, an ErrorList, holds every problem found.
+func ParseFiles(paths ...string) (*Bundle, error) {
+	var files []string
+	var errs ErrorList
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if err != nil {
+			errs = append(errs, &Error{Pos: Position{File: p}, Msg: fileError(err)})
+			continue
+		}
+		if !info.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				errs = append(errs, &Error{Pos: Position{File: path}, Msg: fileError(err)})
+				return nil
+			}
+			if !d.IsDir() && IsPolicyFile(path) {
+				files = append(files, path)
+			}
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, &Error{Pos: Position{File: p}, Msg: fileError(err)})
+		}
+	}
+	slices.Sort(files)
+	files = slices.Compact(files)
+	if len(files) == 0 && len(errs) == 0 {
+		errs = append(errs, &Error{Pos: Position{File: strings.Join(paths, ", ")}, Msg: "no policy files (*.yaml, *.yml) found"})
+	}
+	srcs := make([]namedSource, 0, len(files))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			errs = append(errs, &Error{Pos: Position{File: f}, Msg: fileError(err)})
+			continue
+		}
+		srcs = append(srcs, namedSource{f, data})
+	}
+	b, err := parseSources(srcs)
+	var list ErrorList
+	errors.As(err, &list)
+	return b, append(errs, list...).err()
+}
+
+func fileError(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Op + ": " + pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// Parse decodes the policy documents of one file's content.
+func Parse(name string, data []byte) (*Bundle, error) {
+	return parseSources([]namedSource{{name, data}})
+}
+
+type namedSource struct {
+	name string
+	data []byte
+}
+
+func parseSources(srcs []namedSource) (*Bundle, error) {
+	b := &Bundle{}
+	var errs ErrorList
+	h := sha256.New()
+	var docs []*document
+	for _, s := range srcs {
+		b.Files = append(b.Files, s.name)
+		fmt.Fprintf(h, "%s\x00%d\x00", s.name, len(s.data))
+		h.Write(s.data)
+		docs = append(docs, parseFile(s.name, s.data, &errs)...)
+	}
+	b.Revision = hex.EncodeToString(h.Sum(nil))[:16]
+	for _, d := range docs {
+		if d.kind == KindRegistry {
+			if r := d.registry(&errs); r != nil {
+				b.Registries = append(b.Registries, r)
+			}
+		}
+	}
+	inventory := map[string]*Registry{}
+	for _, r := range b.Registries {
+		if first, dup := inventory[r.Name]; dup {
+			errs.add(r.Pos, "metadata.name", "registry %q is already defined at %s", r.Name, first.Pos)
+			continue
+		}
+		inventory[r.Name] = r
+	}
+	names := map[string]*Policy{}
+	for _, d := range docs {
+		if d.kind != KindPolicy {
+			continue
+		}
+		p := d.policy(inventory, &errs)
+		if p == nil {
+			continue
+		}
+		if first, dup := names[p.Name]; dup {
+			errs.add(p.Pos, "metadata.name", "policy %q is already defined at %s", p.Name, first.Pos)
+			continue
+		}
+		names[p.Name] = p
+		b.Policies = append(b.Policies, p)
+	}
+	return b, errs.err()
+}
+
+// document is one YAML document whose header decoded.
+type document struct {
+	dec  *decoder
+	kind string
+	raw  rawDoc
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func parseFile(name string, data []byte, errs *ErrorList) []*document {
+	src := newSourceFile(name, data)
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var docs []*document
+	for {
+		var n yaml.Node
+		err := dec.Decode(&n)
+		if errors.Is(err, io.EOF) {
+			return docs
+		}
+		if err != nil {
+			// yaml.v3 stops at a syntax error and gives only its line; point
+			// at the line's first character.
+			pos := Position{File: name, Line: 1, Column: 1}
+			msg := err.Error()
+			if m := yamlLine.FindStringSubmatch(msg); m != nil {
+				pos.Line, _ = strconv.Atoi(m[1])
+				msg = m[2]
+				if pos.Line-1 < len(src.lines) {
+					l := src.lines[pos.Line-1]
+					pos.Column = len(l) - len(strings.TrimLeft(l, " \t")) + 1
+				}
+			}
+			errs.add(pos, "", "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+			return docs
+		}
+		if len(n.Content) == 0 {
+			continue // an empty document, e.g. after a trailing ---
+		}
+		root := n.Content[0]
+		if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+			continue
+		}
+		d := &document{dec: &decoder{src: src, errs: errs}}
+		before := len(*errs)
+		d.dec.decode(root, reflectValue(&d.raw), "")
+		if len(*errs) > before && (d.raw.Kind.Value == "" || d.raw.Metadata.Name.Value == "" || d.raw.Spec == nil) {
+			continue
+		}
+		if d.raw.APIVersion.Value != APIVersion {
+			errs.add(d.raw.APIVersion.Pos, "apiVersion", "unsupported apiVersion %q (this version of celpolicy reads %s)", d.raw.APIVersion.Value, APIVersion)
+		}
+		switch d.raw.Kind.Value {
+		case KindPolicy, KindRegistry:
+			d.kind = d.raw.Kind.Value
+		default:
+			errs.add(d.raw.Kind.Pos, "kind", "unknown kind %q (want %s or %s)", d.raw.Kind.Value, KindPolicy, KindRegistry)
+			continue
+		}
+		if !validName(d.raw.Metadata.Name.Value) {
+			errs.add(d.raw.Metadata.Name.Pos, "metadata.name", "invalid name %q: use lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters", d.raw.Metadata.Name.Value)
+		}
+		docs = append(docs, d)
+	}
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$`)
+
+func validName(s string) bool { return len(s) <= 253 && nameRE.MatchString(s) }
