@@ -52,9 +52,9 @@ func TestImageSinglePlatform(t *testing.T) {
 	tests := []struct {
 		name, ref, tag, reference string
 	}{
-		{"by tag", host + "/team/app:v1.2.3", "v1.2.3", host + "/team/app:v1.2.3@" + digest},
+		{"by tag", host + "/team/app:v1.2.3", "v1.2.3", host + "/team/app:v1.2.3"},
 		{"by digest", host + "/team/app@" + digest, "", host + "/team/app@" + digest},
-		{"by tag and digest", host + "/team/app:v1.2.3@" + digest, "v1.2.3", host + "/team/app:v1.2.3@" + digest},
+		{"by tag and digest", host + "/team/app:v1.2.3@" + digest, "v1.2.3", host + "/team/app:v1.2.3"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
