@@ -52,7 +52,6 @@ var scheduleParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Mo
 
 func (d *document) policy(inventory map[string]*Registry, errs *ErrorList) *Policy {
 	var spec rawPolicySpec
-	before := len(*errs)
 	d.dec.decode(d.raw.Spec, reflectValue(&spec), "spec")
 	p := &Policy{
 		Name:        d.raw.Metadata.Name.Value,
@@ -138,9 +137,8 @@ func (d *document) policy(inventory map[string]*Registry, errs *ErrorList) *Poli
 		}
 		p.Sources = append(p.Sources, Source{Registry: s.Registry, Repositories: s.Repositories, Tags: s.Tags})
 	}
-	if len(*errs) > before {
-		return nil
-	}
+	// A policy with problems is still returned, so that Compile reports
+	// its CEL errors too; Load never uses a set that had any problem.
 	return p
 }
 
