@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/celpolicy/celpolicy/conditions"
@@ -25,6 +26,7 @@ type Client struct {
 	slots  chan struct{} // one token per request in flight
 	flight singleflight.Group
 	hosts  map[string]Host // by registry as policies see it
+	parsed *lru.Cache[string, imageRef]
 }
 
 // New returns a Client. With no options it reads public and docker-login
@@ -62,7 +64,12 @@ func New(opts ...Option) (*Client, error) {
 	for _, h := range o.hosts {
 		hosts[registryKey(mustRegistry(h.Host))] = h
 	}
+	parsed, err := lru.New[string, imageRef](o.tagCacheSize)
+	if err != nil {
+		return nil, fmt.Errorf("registry client: %w", err)
+	}
 	return &Client{
+		parsed: parsed,
 		o:      o,
 		puller: puller,
 		cache:  cache,
@@ -148,9 +155,13 @@ func (c *Client) image(ctx context.Context, s string) (*conditions.Image, error)
 	img.Registry, img.Repository, img.Tag = r.registry, r.repository, r.tag
 	img.Referrers = slices.Clone(refs)
 	img.Source = r.source
-	img.Reference = ""
-	if err := img.Normalize(); err != nil {
-		return nil, err
+	// conditions' canonical form, as Image.Normalize writes it; built here
+	// because parsing it again would be most of a warm read's cost.
+	img.Reference = r.registry + "/" + r.repository
+	if r.tag != "" {
+		img.Reference += ":" + r.tag
+	} else {
+		img.Reference += "@" + img.Digest
 	}
 	return img, nil
 }
@@ -240,6 +251,9 @@ func (r imageRef) digestKey(digest string) string {
 }
 
 func (c *Client) parse(s string) (imageRef, error) {
+	if r, ok := c.parsed.Get(s); ok {
+		return r, nil
+	}
 	reg, repository, tag, digest, err := conditions.ParseReference(s)
 	if err != nil {
 		return imageRef{}, err
@@ -255,6 +269,7 @@ func (c *Client) parse(s string) (imageRef, error) {
 	} else {
 		r.ref = repo.Tag(tag)
 	}
+	c.parsed.Add(s, r)
 	return r, nil
 }
 

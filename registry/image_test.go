@@ -64,6 +64,9 @@ func TestImageSinglePlatform(t *testing.T) {
 			w := *want
 			w.Tag, w.Reference = tc.tag, tc.reference
 			assert.Equal(t, &w, got)
+			normalized := *got
+			require.NoError(t, normalized.Normalize())
+			assert.Equal(t, got, &normalized, "the reference is in conditions' canonical form")
 		})
 	}
 }

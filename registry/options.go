@@ -102,8 +102,8 @@ func WithCacheSize(n int) Option {
 	}
 }
 
-// WithTagCacheSize bounds the number of tag → digest and referrers entries
-// kept. Default 16384.
+// WithTagCacheSize bounds the number of tag → digest, referrers and
+// parsed-reference entries kept, each. Default 16384.
 func WithTagCacheSize(n int) Option {
 	return func(o *options) error {
 		if n <= 0 {
