@@ -35,7 +35,7 @@ func jsonError(name string, data []byte, dec *json.Decoder, err error) error {
 	case errors.As(err, &syn):
 		return fmt.Errorf("%s:%s: invalid JSON: %v", name, lineCol(data, syn.Offset), syn)
 	case errors.As(err, &typ):
-		return fmt.Errorf("%s:%s: field %q: expected %s, got JSON %s", name, lineCol(data, typ.Offset), typ.Field, typ.Type, typ.Value)
+		return fmt.Errorf("%s:%s: field %q: expected %s, got JSON %s", name, lineCol(data, valueStart(data, typ.Offset)), typ.Field, typ.Type, typ.Value)
 	case errors.Is(err, io.EOF):
 		return fmt.Errorf("%s: empty input: expected a JSON image object", name)
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -52,4 +52,28 @@ func lineCol(data []byte, off int64) string {
 	line := 1 + bytes.Count(data[:off], []byte("\n"))
 	col := off - int64(bytes.LastIndexByte(data[:off], '\n'))
 	return fmt.Sprintf("%d:%d", line, col)
+}
+
+// valueStart moves an offset that stands just after a JSON string or
+// literal back to where that value starts, so errors point at it.
+func valueStart(data []byte, off int64) int64 {
+	i := min(off, int64(len(data))) - 1
+	for i >= 0 && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i--
+	}
+	if i < 0 {
+		return off
+	}
+	if data[i] == '"' {
+		for j := i - 1; j >= 0; j-- {
+			if data[j] == '"' && (j == 0 || data[j-1] != '\\') {
+				return j
+			}
+		}
+		return off
+	}
+	for i > 0 && !bytes.ContainsRune([]byte(" \t\r\n:,[{"), rune(data[i-1])) {
+		i--
+	}
+	return i
 }

@@ -177,8 +177,12 @@ func newTracer(env *cel.Env, checked *cel.Ast, runtimeLimit uint64) (*tracer, er
 	native := checked.NativeRep()
 	info := native.SourceInfo()
 	t := &tracer{prg: prg}
+	seen := map[string]bool{}
 	var walk func(e ast.NavigableExpr)
 	walk = func(e ast.NavigableExpr) {
+		if !readsInput(e) {
+			return // constants such as duration("168h") explain nothing
+		}
 		switch e.Kind() {
 		case ast.LiteralKind:
 			return
@@ -190,14 +194,14 @@ func newTracer(env *cel.Env, checked *cel.Ast, runtimeLimit uint64) (*tracer, er
 		case ast.ComprehensionKind:
 			// Values inside a loop are those of its last iteration: show
 			// the range and the result, not the body.
-			t.add(e, info)
+			t.add(e, info, seen)
 			if r, ok := e.AsComprehension().IterRange().(ast.NavigableExpr); ok {
 				walk(r)
 			}
 			return
 		}
 		if e.Kind() != ast.ListKind && e.Kind() != ast.MapKind {
-			t.add(e, info)
+			t.add(e, info, seen)
 		}
 		for _, c := range e.Children() {
 			walk(c)
@@ -207,12 +211,27 @@ func newTracer(env *cel.Env, checked *cel.Ast, runtimeLimit uint64) (*tracer, er
 	return t, nil
 }
 
-func (t *tracer) add(e ast.NavigableExpr, info *ast.SourceInfo) {
+func (t *tracer) add(e ast.NavigableExpr, info *ast.SourceInfo, seen map[string]bool) {
 	text, err := parser.Unparse(e, info)
-	if err != nil {
+	if err != nil || seen[text] {
 		return
 	}
+	seen[text] = true
 	t.nodes = append(t.nodes, traceNode{id: e.ID(), text: text})
+}
+
+// readsInput reports whether an expression reads any variable, i.e. is
+// not a constant.
+func readsInput(e ast.NavigableExpr) bool {
+	if e.Kind() == ast.IdentKind {
+		return true
+	}
+	for _, c := range e.Children() {
+		if readsInput(c) {
+			return true
+		}
+	}
+	return false
 }
 
 // Trace evaluates the program without short-circuits and returns, besides

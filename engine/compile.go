@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -182,11 +183,17 @@ func Compile(b *Bundle, opts ...Option) (*PolicySet, error) {
 func (s *PolicySet) compilePolicy(env *conditions.Env, p *Policy, errs *ErrorList) *compiledPolicy {
 	before := len(*errs)
 	cp := &compiledPolicy{Policy: p, varIndex: map[string]int{}}
+	var broken []string // variables that did not compile
 	compile := func(e *conditions.Env, x *Expr, field string, scope conditions.Scope, want *cel.Type) *conditions.Program {
 		if x == nil {
 			return nil
 		}
 		prg, err := e.Compile(x.Text, scope, want)
+		if err != nil && usesAny(x.Text, broken) {
+			// The broken variable is reported; errors that follow from
+			// its unknown type would only hide it.
+			return nil
+		}
 		if err != nil {
 			var ce *conditions.CompileError
 			if !errors.As(err, &ce) {
@@ -203,9 +210,11 @@ func (s *PolicySet) compilePolicy(env *conditions.Env, p *Policy, errs *ErrorLis
 	for i, v := range p.Variables {
 		field := fmt.Sprintf("spec.variables[%d].expression", i)
 		prg := compile(cur, &v.Expression, field, conditions.ImageScope, nil)
-		typ := cel.DynType // a broken variable must not cascade into its users
+		typ := cel.DynType
 		if prg != nil {
 			typ = prg.OutputType()
+		} else {
+			broken = append(broken, v.Name.Value)
 		}
 		next, err := cur.WithVariables(conditions.Variable{Name: v.Name.Value, Type: typ})
 		if err != nil {
@@ -280,3 +289,26 @@ func (s *PolicySet) Targets() []conditions.Target {
 
 // Bundle returns what the set was compiled from.
 func (s *PolicySet) Bundle() *Bundle { return s.bundle }
+
+// usesAny reports whether expr mentions variables.<name> for any name.
+func usesAny(expr string, names []string) bool {
+	for _, n := range names {
+		ref := conditions.VariablePrefix + n
+		for i := strings.Index(expr, ref); i >= 0; {
+			end := i + len(ref)
+			if end == len(expr) || !isIdentByte(expr[end]) {
+				return true
+			}
+			next := strings.Index(expr[end:], ref)
+			if next < 0 {
+				break
+			}
+			i = end + next
+		}
+	}
+	return false
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}

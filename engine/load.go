@@ -103,7 +103,9 @@ func parseSources(srcs []namedSource) (*Bundle, error) {
 	var docs []*document
 	for _, s := range srcs {
 		b.Files = append(b.Files, s.name)
-		fmt.Fprintf(h, "%s\x00%d\x00", s.name, len(s.data))
+		// Content only: the same policies read from another directory
+		// are the same revision.
+		fmt.Fprintf(h, "%d\x00", len(s.data))
 		h.Write(s.data)
 		docs = append(docs, parseFile(s.name, s.data, &errs)...)
 	}

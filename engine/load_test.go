@@ -130,6 +130,13 @@ func TestLoadErrorPositions(t *testing.T) {
 	}
 }
 
+func TestBrokenVariableDoesNotCascade(t *testing.T) {
+	list := loadErrors(t, map[string]string{"inventory.yaml": inventoryYAML, "p.yaml": policyDoc(
+		"  variables:\n    - name: age\n      expression: image.agee\n    - name: ageDays\n      expression: variables.age.getHours() / 24\n  match: variables.ageDays > 3\n  actions: [{type: block}]\n")})
+	require.Len(t, list, 1, "%v", list)
+	assert.Contains(t, list[0].Msg, "undefined field 'agee'")
+}
+
 func TestLoadDuplicateNames(t *testing.T) {
 	p := policyDoc("  match: \"true\"\n  actions: [{type: block}]\n")
 	list := loadErrors(t, map[string]string{"inventory.yaml": inventoryYAML, "a.yaml": p, "b.yaml": p,
