@@ -100,6 +100,7 @@ Exit codes:
 	root.AddCommand(
 		newValidateCmd(),
 		newEvalCmd(),
+		newInspectCmd(),
 	)
 	return root
 }
