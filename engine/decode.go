@@ -19,6 +19,7 @@ type rawDoc struct {
 	Kind       Text        `yaml:"kind" required:"true"`
 	Metadata   rawMetadata `yaml:"metadata" required:"true"`
 	Spec       *yaml.Node  `yaml:"spec" required:"true"`
+	SpecKey    *yaml.Node  `yaml:"-"` // the "spec" key, to position errors
 }
 
 type rawMetadata struct {
@@ -88,6 +89,10 @@ type rawRegistrySpec struct {
 type decoder struct {
 	src  *sourceFile
 	errs *ErrorList
+	// key is the mapping key whose value is being decoded, if any: a
+	// struct's missing fields are reported there ("spec:"), where a
+	// reader looks for them.
+	key *yaml.Node
 }
 
 var (
@@ -183,6 +188,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 		s := reflect.MakeSlice(t, len(n.Content), len(n.Content))
 		for i, item := range n.Content {
+			d.key = nil
 			d.decode(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
 		}
 		v.Set(s)
@@ -224,12 +230,16 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		d.fail(n, path, "expected a mapping, got %s", kindName(n))
 		return
 	}
+	at := n
+	if d.key != nil {
+		at = d.key
+	}
 	fields := map[string]int{}
 	var names []string
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if f.Type == positionType && f.Name == "Pos" {
-			v.Field(i).Set(reflect.ValueOf(d.pos(n)))
+			v.Field(i).Set(reflect.ValueOf(d.pos(at)))
 			continue
 		}
 		tag := f.Tag.Get("yaml")
@@ -253,12 +263,13 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			continue
 		}
 		seen[k.Value] = true
+		d.key = k
 		d.decode(val, v.Field(idx), fieldPath)
 	}
 	for _, name := range names {
 		f, _ := t.FieldByName(t.Field(fields[name]).Name)
 		if f.Tag.Get("required") == "true" && !seen[name] {
-			d.fail(n, join(path, name), "missing required field %q", name)
+			d.fail(at, join(path, name), "missing required field %q", name)
 		}
 	}
 }

@@ -15,6 +15,7 @@ func reflectValue(p any) reflect.Value { return reflect.ValueOf(p).Elem() }
 func (d *document) registry(errs *ErrorList) *Registry {
 	var spec rawRegistrySpec
 	before := len(*errs)
+	d.dec.key = d.raw.SpecKey
 	d.dec.decode(d.raw.Spec, reflectValue(&spec), "spec")
 	r := &Registry{
 		Name:     d.raw.Metadata.Name.Value,
@@ -52,6 +53,7 @@ var scheduleParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Mo
 
 func (d *document) policy(inventory map[string]*Registry, errs *ErrorList) *Policy {
 	var spec rawPolicySpec
+	d.dec.key = d.raw.SpecKey
 	d.dec.decode(d.raw.Spec, reflectValue(&spec), "spec")
 	p := &Policy{
 		Name:        d.raw.Metadata.Name.Value,
