@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -203,3 +204,27 @@ func TestIndexChildrenAreCached(t *testing.T) {
 }
 
 var _ http.RoundTripper = (*countingTransport)(nil)
+
+func TestTagRefreshFallsBackToGetWhenHeadFails(t *testing.T) {
+	inner := registrytest.MemoryHandler()
+	var refuseHead atomic.Bool
+	host := registrytest.Handler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if refuseHead.Load() && r.Method == http.MethodHead && strings.Contains(r.URL.Path, "/manifests/") {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	push(t, host+"/app:v1", newImage(t, platformSpec{os: "linux", arch: "amd64", labels: map[string]string{"build": "1"}}, nil))
+	c, ct, clock := newClient(t, registry.WithCosignTags(false))
+	_, err := c.Image(context.Background(), host+"/app:v1")
+	require.NoError(t, err)
+
+	refuseHead.Store(true)
+	clock.Advance(time.Hour)
+	ct.Reset()
+	img, err := c.Image(context.Background(), host+"/app:v1")
+	require.NoError(t, err)
+	assert.Equal(t, "1", img.Labels["build"])
+	assert.Contains(t, ct.Requests(), "GET /v2/app/manifests/v1")
+}

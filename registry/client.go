@@ -133,11 +133,17 @@ func (c *Client) image(ctx context.Context, s string) (*conditions.Image, error)
 		case ok:
 			// The tag was seen before: a HEAD says whether it moved,
 			// and the body is only fetched if it did.
-			digest, err = c.head(ctx, r)
-			if err != nil {
+			d, err := c.head(ctx, r)
+			switch {
+			case err == nil:
+				digest = d
+				c.cache.setTag(r.tagKey(), digest)
+			case errors.Is(err, ErrNotFound), errors.Is(err, ErrUnauthorized), ctx.Err() != nil:
 				return nil, err
+			default:
+				// Some registries answer HEAD badly (no digest header,
+				// 405): reading the tag below says what is there.
 			}
-			c.cache.setTag(r.tagKey(), digest)
 		}
 	}
 	meta, err := c.meta(ctx, r, digest)
