@@ -101,6 +101,7 @@ Exit codes:
 		newValidateCmd(),
 		newEvalCmd(),
 		newInspectCmd(),
+		newTestCmd(),
 	)
 	return root
 }
