@@ -197,7 +197,7 @@ func parseFile(name string, data []byte, errs *ErrorList) []*document {
 		if len(*errs) > before && (d.raw.Kind.Value == "" || d.raw.Metadata.Name.Value == "" || d.raw.Spec == nil) {
 			continue
 		}
-		if d.raw.APIVersion.Value != APIVersion {
+		if d.raw.APIVersion.Value != APIVersion && d.raw.APIVersion.Pos.Line > 0 {
 			errs.add(d.raw.APIVersion.Pos, "apiVersion", "unsupported apiVersion %q (this version of celpolicy reads %s)", d.raw.APIVersion.Value, APIVersion)
 		}
 		switch d.raw.Kind.Value {
