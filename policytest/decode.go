@@ -246,6 +246,9 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	}
 	seen := map[string]bool{}
 	for _, kv := range d.pairs(n, path) {
+		if strings.HasPrefix(kv.key.Value, extensionPrefix) {
+			continue
+		}
 		fieldPath := join(path, kv.key.Value)
 		idx, ok := fields[kv.key.Value]
 		if !ok {
@@ -261,6 +264,10 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		}
 	}
 }
+
+// extensionPrefix marks keys the decoder ignores, as in Compose files:
+// a place to define YAML anchors (x-base: &base {...}) for cases to merge.
+const extensionPrefix = "x-"
 
 func join(path, field string) string {
 	if path == "" {
