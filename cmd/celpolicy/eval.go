@@ -11,12 +11,15 @@ import (
 
 	"github.com/celpolicy/celpolicy/conditions"
 	"github.com/celpolicy/celpolicy/engine"
+	"github.com/celpolicy/celpolicy/registry"
 	"github.com/spf13/cobra"
 )
 
 type evalFlags struct {
 	policies    []string
 	imageFile   string
+	imageRef    string
+	insecure    bool
 	target      string
 	now         string
 	output      string
@@ -28,7 +31,7 @@ type evalFlags struct {
 func newEvalCmd() *cobra.Command {
 	var f evalFlags
 	cmd := &cobra.Command{
-		Use:   "eval --policies PATH --image-file FILE|-",
+		Use:   "eval --policies PATH (--image-file FILE|- | --image REF)",
 		Short: "Decide what to do with one image: a verdict per target registry, with reasons",
 		Long: `eval loads the policies, evaluates them in priority order against one image and
 prints the decision: per target registry replicate (with the destination) or
@@ -38,7 +41,10 @@ policies and evaluation errors.
 The image is a JSON file (or - for standard input) with the fields policies see:
   {"reference": "docker.io/library/nginx:1.25", "labels": {"team": "web"},
    "created": "2026-01-02T03:04:05Z", "size": 1234, "platforms": ["linux/amd64"]}
-"reference" stands for registry, repository, tag and digest.
+"reference" stands for registry, repository, tag and digest. With --image REF
+the same metadata is read from the image's registry (as celpolicy inspect shows
+it); credentials come from the docker config, and a Registry document whose
+host matches gives the insecure and caFile settings and the image's source.
 
 -o json prints the stable schema documented in README.md; --explain adds the
 trace: per policy, per condition and variable, its result and the values of
@@ -49,7 +55,8 @@ policies or the image are invalid, 3 with --fail-blocked when the image is
 blocked at every target (or at --target).`,
 		Example: `  celpolicy eval --policies examples/policies --image-file examples/images/compliance.json
   celpolicy eval --policies examples/policies --image-file examples/images/dev-tag.json --target eu-prod --explain
-  cat image.json | celpolicy eval --policies policies/ --image-file - -o json --now 2026-11-27T00:00:00Z`,
+  cat image.json | celpolicy eval --policies policies/ --image-file - -o json --now 2026-11-27T00:00:00Z
+  celpolicy eval --policies policies/ --image ghcr.io/acme/app:1.4.0 --explain`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runEval(cmd.Context(), f, cmd.InOrStdin(), cmd.OutOrStdout())
@@ -58,6 +65,8 @@ blocked at every target (or at --target).`,
 	fl := cmd.Flags()
 	fl.StringSliceVarP(&f.policies, "policies", "p", nil, "policy file or directory (repeatable, or comma-separated)")
 	fl.StringVarP(&f.imageFile, "image-file", "i", "", "image JSON file, or - for standard input")
+	fl.StringVar(&f.imageRef, "image", "", "read the image from its registry (tag or digest reference)")
+	fl.BoolVar(&f.insecure, "insecure", false, "with --image: allow plain HTTP to the image's registry")
 	fl.StringVarP(&f.target, "target", "t", "", "decide for this inventory registry only")
 	fl.StringVar(&f.now, "now", "", "evaluation time, RFC 3339 (default: the current time)")
 	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
@@ -65,11 +74,12 @@ blocked at every target (or at --target).`,
 	fl.StringVar(&f.combining, "combining", string(engine.Priority), "combining algorithm: priority, deny-overrides or first-match")
 	fl.BoolVar(&f.failBlocked, "fail-blocked", false, "exit 3 when the image is blocked at every target (or at --target)")
 	_ = cmd.MarkFlagRequired("policies")
-	_ = cmd.MarkFlagRequired("image-file")
+	cmd.MarkFlagsOneRequired("image-file", "image")
+	cmd.MarkFlagsMutuallyExclusive("image-file", "image")
 	return cmd
 }
 
-func runEval(ctx context.Context, f evalFlags, stdin io.Reader, w io.Writer) error {
+func runEval(ctx context.Context, f evalFlags, stdin io.Reader, w io.Writer, regOpts ...registry.Option) error {
 	usage := func(format string, args ...any) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
 	}
@@ -94,13 +104,18 @@ func runEval(ctx context.Context, f evalFlags, stdin io.Reader, w io.Writer) err
 	if f.explain {
 		opts = append(opts, engine.WithTrace())
 	}
-	img, err := readImageFile(f.imageFile, stdin)
-	if err != nil {
-		return &exitError{code: exitFailure, err: err}
-	}
 	set, err := engine.Load(f.policies, engine.WithCombining(combining))
 	if err != nil {
 		return loadError(err)
+	}
+	var img *conditions.Image
+	if f.imageRef != "" {
+		img, err = readImage(ctx, set, f.imageRef, f.insecure, regOpts...)
+	} else {
+		img, err = readImageFile(f.imageFile, stdin)
+	}
+	if err != nil {
+		return &exitError{code: exitFailure, err: err}
 	}
 	dec, err := set.Evaluate(ctx, img, opts...)
 	if err != nil {
@@ -148,4 +163,29 @@ func readImageFile(name string, stdin io.Reader) (*conditions.Image, error) {
 		return nil, fmt.Errorf("read image: %w", err)
 	}
 	return conditions.DecodeImageJSON(name, data)
+}
+
+// readImage reads ref from its registry, configured by the inventory.
+func readImage(ctx context.Context, set *engine.PolicySet, ref string, insecure bool, opts ...registry.Option) (*conditions.Image, error) {
+	refHost, _, _, _, err := conditions.ParseReference(ref)
+	if err != nil {
+		return nil, err
+	}
+	var hosts []registry.Host
+	seen := map[string]bool{}
+	for _, r := range set.Bundle().Registries {
+		if seen[r.Host] {
+			continue // two inventory names for one registry: the first names the source
+		}
+		seen[r.Host] = true
+		hosts = append(hosts, registry.Host{Name: r.Name, Host: r.Host, Insecure: r.Insecure || insecure && r.Host == refHost, CAFile: r.CAFile})
+	}
+	if insecure && !seen[refHost] {
+		hosts = append(hosts, registry.Host{Host: refHost, Insecure: true})
+	}
+	client, err := registry.New(append([]registry.Option{registry.WithVersion(version), registry.WithHosts(hosts...)}, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	return client.Image(ctx, ref)
 }

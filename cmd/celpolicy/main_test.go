@@ -137,7 +137,8 @@ func TestEvalErrors(t *testing.T) {
 		code   int
 		stderr string
 	}{
-		{"missing flags", "", []string{"eval"}, 2, `required flag(s) "image-file", "policies" not set`},
+		{"missing flags", "", []string{"eval"}, 2, `required flag(s) "policies" not set`},
+		{"missing image", "", []string{"eval", "-p", examplePolicies}, 2, `at least one of the flags in the group [image-file image] is required`},
 		{"unknown flag", "", []string{"eval", "--policy", "x"}, 2, "unknown flag: --policy"},
 		{"bad output", "", []string{"eval", "-p", examplePolicies, "-i", img, "-o", "yaml"}, 2, `-o must be text or json, not "yaml"`},
 		{"bad now", "", []string{"eval", "-p", examplePolicies, "-i", img, "--now", "yesterday"}, 2, "want RFC 3339"},
