@@ -100,8 +100,8 @@ func TestCoverageFlagsVacuousPolicy(t *testing.T) {
 	}
 	assert.Equal(t, map[string][2]int{
 		`image.tag.startsWith("v") && image.labels.?team.orValue("") != ""`: {1, 1},
-		`image.tag.startsWith("v")`:                  {1, 1},
-		`image.labels.?team.orValue("") != ""`:       {1, 1},
+		`image.tag.startsWith("v")`:                                         {1, 1},
+		`image.labels.?team.orValue("") != ""`:                              {1, 1},
 	}, conds)
 	for _, c := range release.Conditions {
 		assert.Equal(t, 23, c.Pos.Line, c.Expression)
