@@ -102,6 +102,7 @@ Exit codes:
 		newEvalCmd(),
 		newInspectCmd(),
 		newTestCmd(),
+		newLintCmd(),
 	)
 	return root
 }
