@@ -103,6 +103,8 @@ Exit codes:
 		newInspectCmd(),
 		newTestCmd(),
 		newLintCmd(),
+		newListCmd(),
+		newExplainCmd(),
 	)
 	return root
 }
