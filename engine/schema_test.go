@@ -93,7 +93,9 @@ func checkSchema(root, s map[string]any, v any, path string, problems *[]string)
 		checkSchema(root, def.(map[string]any), v, path, problems)
 		return
 	}
-	fail := func(format string, args ...any) { *problems = append(*problems, path+": "+fmt.Sprintf(format, args...)) }
+	fail := func(format string, args ...any) {
+		*problems = append(*problems, path+": "+fmt.Sprintf(format, args...))
+	}
 	if enum, ok := s["enum"].([]any); ok && !slices.Contains(enum, v) {
 		fail("%q is not one of %v", v, enum)
 	}
