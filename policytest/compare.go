@@ -56,8 +56,9 @@ func compare(set *engine.PolicySet, c *Case, dec *engine.Decision) []Diff {
 
 func compareTargets(set *engine.PolicySet, c *Case, want map[string]*TargetExpect, dec *engine.Decision) []Diff {
 	var diffs []Diff
-	names := map[string]bool{}
+	names, inventory := map[string]bool{}, map[string]bool{}
 	for _, t := range set.Targets() {
+		inventory[t.Name] = true
 		if c.Target == "" || t.Name == c.Target {
 			names[t.Name] = true
 		}
@@ -78,6 +79,10 @@ func compareTargets(set *engine.PolicySet, c *Case, want map[string]*TargetExpec
 			if got != nil {
 				diffs = append(diffs, Diff{Path: path, Want: "no verdict (the target is not listed)", Got: verdictString(got)})
 			}
+			continue
+		}
+		if !inventory[name] {
+			diffs = append(diffs, Diff{Path: path, Want: expectString(w), Got: "no such target: no Registry document has that name"})
 			continue
 		}
 		if c.Target != "" && name != c.Target {

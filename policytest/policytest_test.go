@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -261,4 +262,44 @@ func TestDiscover(t *testing.T) {
 	assert.Empty(t, suites[0].Tests) // no policies_test.yaml beside it
 	assert.Equal(t, []string{dir("vacuous")}, suites[1].Policies)
 	assert.Equal(t, []string{filepath.Join(dir("vacuous"), "vacuous_test.yaml")}, suites[1].Tests)
+}
+
+func TestRunWithPoliciesThatDoNotLoad(t *testing.T) {
+	rep, err := policytest.Run(context.Background(), []string{dir("badpolicies")}, fixedClock)
+	require.NoError(t, err)
+	assert.Equal(t, 0, rep.Passed)
+	assert.Equal(t, 1, rep.Failed)
+	require.Len(t, rep.Suites, 1)
+	require.NotEmpty(t, rep.Suites[0].LoadErrors)
+	assert.Contains(t, rep.Suites[0].LoadErrors[0], "policies.yaml:6:")
+	assert.Equal(t, "policies did not load (see above)", caseByName(t, rep, "anything").Error)
+
+	var out bytes.Buffer
+	require.NoError(t, rep.WriteText(&out))
+	assert.Contains(t, out.String(), "error: policies did not load (see above)")
+	assert.True(t, strings.HasSuffix(out.String(), "\n0 passed, 1 failed\n"))
+}
+
+func TestRunUnknownTargetExpectation(t *testing.T) {
+	dirOnly := t.TempDir()
+	data, err := os.ReadFile(filepath.Join(dir("basic"), "policies.yaml"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dirOnly, "policies.yaml"), data, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dirOnly, "x_test.yaml"), []byte(`
+cases:
+  - name: typo in a target name
+    image: {reference: "docker.io/acme/app:1.0"}
+    expect:
+      targets: {prodd: none, prod: none}
+  - name: unknown target of a case
+    image: {reference: "docker.io/acme/app:1.0"}
+    target: nowhere
+    expect: {}
+`), 0o644))
+	rep, err := policytest.Run(context.Background(), []string{dirOnly}, fixedClock)
+	require.NoError(t, err)
+	assert.Equal(t, 2, rep.Failed)
+	assert.Equal(t, []policytest.Diff{{Path: "targets.prodd", Want: "no verdict", Got: "no such target: no Registry document has that name"}},
+		caseByName(t, rep, "typo in a target name").Diffs)
+	assert.Contains(t, caseByName(t, rep, "unknown target of a case").Error, `unknown target "nowhere"`)
 }
