@@ -47,9 +47,12 @@ func checkHost(h string) string {
 	return ""
 }
 
-// scheduleParser accepts the five-field crontab syntax and descriptors
-// such as @daily or @every 1h, as robfig/cron's standard parser does.
-var scheduleParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+// ParseSchedule parses a policy's schedule: five crontab fields, or a
+// descriptor such as @daily or @every 1h, optionally prefixed with
+// CRON_TZ=<zone>, as robfig/cron's standard parser reads them.
+func ParseSchedule(spec string) (cron.Schedule, error) {
+	return cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor).Parse(spec)
+}
 
 func (d *document) policy(inventory map[string]*Registry, errs *ErrorList) *Policy {
 	var spec rawPolicySpec
@@ -127,7 +130,7 @@ func (d *document) policy(inventory map[string]*Registry, errs *ErrorList) *Poli
 		p.Actions = append(p.Actions, checkAction(a, fmt.Sprintf("spec.actions[%d]", i), inventory, errs))
 	}
 	if s := spec.Schedule; s != nil {
-		if _, err := scheduleParser.Parse(s.Value); err != nil {
+		if _, err := ParseSchedule(s.Value); err != nil {
 			errs.add(s.Pos, "spec.schedule", "invalid schedule %q: %v (write five cron fields, e.g. \"0 */6 * * *\", or @daily, @every 1h)", s.Value, err)
 		}
 	}
