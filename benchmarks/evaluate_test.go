@@ -3,127 +3,238 @@ package benchmarks
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
-	"time"
 
+	"github.com/celpolicy/celpolicy/conditions"
 	"github.com/celpolicy/celpolicy/engine"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
-func compileStandard(b *testing.B, n int) *engine.PolicySet {
-	b.Helper()
-	bundle, err := engine.Parse("standard.yaml", StandardPolicies(n))
-	if err != nil {
-		b.Fatal(err)
+// peers are the engines measured side by side, in table order.
+var peers = []struct {
+	name  string
+	build func(ctx context.Context, w *Workload) (Decider, error)
+}{
+	{"celpolicy", func(_ context.Context, w *Workload) (Decider, error) {
+		set, err := Celpolicy(w)
+		return CelpolicyDecider{set}, err
+	}},
+	{"opa", func(ctx context.Context, w *Workload) (Decider, error) { return NewOPA(ctx, w) }},
+	{"expr", func(_ context.Context, w *Workload) (Decider, error) { return NewExpr(w) }},
+	{"cel-loop", func(_ context.Context, w *Workload) (Decider, error) { return NewCELLoop(w) }},
+}
+
+// TestPeersAgree checks that every engine reads the workloads alike:
+// the side-by-side numbers compare the same decisions.
+func TestPeersAgree(t *testing.T) {
+	ctx := context.Background()
+	for _, w := range []*Workload{StandardOne(), Standard(100), Mixed(100), Mixed(250)} {
+		for _, p := range peers {
+			t.Run(fmt.Sprintf("%s/N=%d/%s", w.Name, w.N, p.name), func(t *testing.T) {
+				d, err := p.build(ctx, w)
+				require.NoError(t, err)
+				got, err := d.Decide(ctx, w.Image)
+				require.NoError(t, err)
+				assert.Equal(t, w.Want, got)
+			})
+		}
 	}
-	set, err := engine.Compile(bundle)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return set
 }
 
 func TestStandardWorkloadMatchesPolicy7(t *testing.T) {
-	bundle, err := engine.Parse("standard.yaml", StandardPolicies(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := engine.Compile(bundle)
-	if err != nil {
-		t.Fatal(err)
-	}
+	set, err := Celpolicy(Standard(100))
+	require.NoError(t, err)
 	d, err := set.Evaluate(context.Background(), StandardImage())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(d.Matched) != 1 || d.Matched[0].Policy != "p00007" {
-		t.Fatalf("matched %+v, want only p00007", d.Matched)
-	}
-	if v := d.Targets["mirror"]; v == nil || v.Destination != "mirror.example.com/team7/app:v1.2.7" {
-		t.Fatalf("mirror verdict %+v", v)
+	require.NoError(t, err)
+	require.Len(t, d.Matched, 1)
+	assert.Equal(t, "p00007", d.Matched[0].Policy)
+	if v := d.Targets["mirror"]; assert.NotNil(t, v) {
+		assert.Equal(t, "mirror.example.com/team7/app:v1.2.7", v.Destination)
 	}
 }
 
-// BenchmarkEvaluateOnePolicy decides one image against one matching
-// policy: the floor of what an embedding replicator pays per image.
-func BenchmarkEvaluateOnePolicy(b *testing.B) {
-	bundle, err := engine.Parse("one.yaml", []byte(`apiVersion: celpolicy.dev/v1
-kind: Registry
-metadata: {name: mirror}
-spec: {host: mirror.example.com}
----
-apiVersion: celpolicy.dev/v1
-kind: Policy
-metadata: {name: p7}
-spec:
-  match: '`+StandardExpr(7)+`'
-  actions:
-    - type: replicate
-`))
-	if err != nil {
-		b.Fatal(err)
+// decideCases are the workloads of the decision benchmarks.
+func decideCases() []*Workload {
+	var out []*Workload
+	for _, n := range Sizes {
+		out = append(out, Standard(n))
 	}
-	set, err := engine.Compile(bundle)
-	if err != nil {
-		b.Fatal(err)
+	for _, n := range []int{100, 1000, 10000} {
+		out = append(out, Mixed(n))
 	}
-	img := StandardImage()
+	return out
+}
+
+// BenchmarkDecide decides one image against N policies, per engine:
+// celpolicy returns a full Decision; the peers only the matched names,
+// from an input converted once outside the loop.
+func BenchmarkDecide(b *testing.B) {
+	for _, w := range decideCases() {
+		benchDecide(b, fmt.Sprintf("%s/N=%d", w.Name, w.N), w)
+	}
+}
+
+// BenchmarkOnePolicy decides one image against its one matching policy:
+// the floor of a decision, with its allocations.
+func BenchmarkOnePolicy(b *testing.B) { benchDecide(b, "standard-one", StandardOne()) }
+
+func benchDecide(b *testing.B, prefix string, w *Workload) {
 	ctx := context.Background()
-	now := engine.At(time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC))
-	b.ReportAllocs()
-	for b.Loop() {
-		d, err := set.Evaluate(ctx, img, now)
-		if err != nil || len(d.Matched) != 1 {
-			b.Fatalf("decision %+v, %v", d, err)
+	b.Run(prefix+"/celpolicy", func(b *testing.B) {
+		set, err := Celpolicy(w)
+		require.NoError(b, err)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := set.Evaluate(ctx, w.Image, engine.At(Now)); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
+	})
+	b.Run(prefix+"/opa", func(b *testing.B) {
+		o, err := NewOPA(ctx, w)
+		require.NoError(b, err)
+		in, err := OPAInput(w.Image)
+		require.NoError(b, err)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := o.Eval(ctx, in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run(prefix+"/expr", func(b *testing.B) {
+		e, err := NewExpr(w)
+		require.NoError(b, err)
+		in := ExprInput(w.Image)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := e.Eval(in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run(prefix+"/cel-loop", func(b *testing.B) {
+		l, err := NewCELLoop(w)
+		require.NoError(b, err)
+		b.ReportAllocs()
+		for b.Loop() {
+			// A new activation per decision, as the engine binds one.
+			l.Eval(ctx, conditions.NewActivation(w.Image, Now))
+		}
+	})
 }
 
-// BenchmarkEvaluateStandard decides one image against N standard
-// policies with the plain priority-ordered loop.
-func BenchmarkEvaluateStandard(b *testing.B) {
-	for _, n := range []int{1, 100, 1000} {
-		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
-			set := compileStandard(b, n)
-			img := StandardImage()
-			ctx := context.Background()
+// BenchmarkDecideParallel decides from every core at once (GOMAXPROCS
+// goroutines) against N = 10,000 policies.
+func BenchmarkDecideParallel(b *testing.B) {
+	ctx := context.Background()
+	for _, w := range []*Workload{Standard(10000), Mixed(10000)} {
+		prefix := fmt.Sprintf("%s/N=%d", w.Name, w.N)
+		b.Run(prefix+"/celpolicy", func(b *testing.B) {
+			set, err := Celpolicy(w)
+			require.NoError(b, err)
 			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := set.Evaluate(ctx, img); err != nil {
-					b.Fatal(err)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := set.Evaluate(ctx, w.Image, engine.At(Now)); err != nil {
+						b.Error(err)
+						return
+					}
 				}
-			}
+			})
+		})
+		b.Run(prefix+"/opa", func(b *testing.B) {
+			o, err := NewOPA(ctx, w)
+			require.NoError(b, err)
+			in, err := OPAInput(w.Image)
+			require.NoError(b, err)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := o.Eval(ctx, in); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+		b.Run(prefix+"/expr", func(b *testing.B) {
+			e, err := NewExpr(w)
+			require.NoError(b, err)
+			in := ExprInput(w.Image)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := e.Eval(in); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
 		})
 	}
 }
 
-// BenchmarkEvaluateTrace is the price of --explain on one policy.
+// BenchmarkCompile compiles N policies from source, per engine:
+// celpolicy parses YAML and compiles; OPA parses, compiles and prepares
+// the Rego query.
+func BenchmarkCompile(b *testing.B) {
+	ctx := context.Background()
+	for _, w := range []*Workload{Standard(100), Standard(1000), Standard(10000), Mixed(10000)} {
+		for _, p := range peers {
+			b.Run(fmt.Sprintf("%s/N=%d/%s", w.Name, w.N, p.name), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := p.build(ctx, w); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkHeld reports, as heap-bytes, the heap a compiled set of N
+// standard policies keeps alive: live heap after a GC with the set,
+// minus live heap before it was built (the source text excluded).
+func BenchmarkHeld(b *testing.B) {
+	ctx := context.Background()
+	w := Standard(10000)
+	for _, p := range peers {
+		b.Run(fmt.Sprintf("%s/N=%d/%s", w.Name, w.N, p.name), func(b *testing.B) {
+			var held int64
+			for b.Loop() {
+				var err error
+				held, err = heldBy(func() (any, error) { return p.build(ctx, w) })
+				require.NoError(b, err)
+			}
+			b.ReportMetric(float64(held), "heap-bytes")
+		})
+	}
+}
+
+func heldBy(build func() (any, error)) (int64, error) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	v, err := build()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(v)
+	return int64(after.HeapAlloc) - int64(before.HeapAlloc), err
+}
+
+// BenchmarkEvaluateTrace is the price of --explain on eight policies.
 func BenchmarkEvaluateTrace(b *testing.B) {
-	set := compileStandard(b, 8)
-	img := StandardImage()
+	set, err := Celpolicy(Standard(8))
+	require.NoError(b, err)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := set.Evaluate(ctx, img, engine.WithTrace()); err != nil {
+		if _, err := set.Evaluate(ctx, StandardImage(), engine.At(Now), engine.WithTrace()); err != nil {
 			b.Fatal(err)
 		}
-	}
-}
-
-// BenchmarkCompileStandard compiles N standard policies from YAML.
-func BenchmarkCompileStandard(b *testing.B) {
-	for _, n := range []int{100, 1000} {
-		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
-			src := StandardPolicies(n)
-			b.ReportAllocs()
-			for b.Loop() {
-				bundle, err := engine.Parse("standard.yaml", src)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if _, err := engine.Compile(bundle); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
 	}
 }
