@@ -1,0 +1,39 @@
+package registry
+
+import (
+	"net/http"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// RemoteOptions returns go-containerregistry remote options that reach
+// registries the way the Client does: its hosts' CAs, its retries (408,
+// 429, 5xx and connection errors, Retry-After honoured, on the Client's
+// clock), its keychain and its User-Agent, with ggcr's own retries off.
+// Package actions writes with them, so that copying is configured like
+// reading. wrap, when not nil, wraps the transport under ggcr's
+// authentication (to count bytes, say).
+func (c *Client) RemoteOptions(wrap func(http.RoundTripper) http.RoundTripper) []remote.Option {
+	// New built the same transport from the same options, so this cannot
+	// fail here.
+	base, _ := newHostTransport(c.o.transport, c.o.roots)
+	var rt http.RoundTripper = &retryTransport{inner: base, retries: c.o.retries, clock: c.o.clock}
+	if wrap != nil {
+		rt = wrap(rt)
+	}
+	return []remote.Option{
+		remote.WithTransport(rt),
+		remote.WithAuthFromKeychain(c.o.keychain),
+		remote.WithUserAgent("celpolicy/" + c.o.version),
+		remote.WithRetryPredicate(func(error) bool { return false }),
+		remote.WithRetryStatusCodes(),
+		remote.WithRetryBackoff(remote.Backoff{Steps: 1}),
+	}
+}
+
+// Repository parses "host/path" as the Client's hosts say: plain HTTP
+// for an Insecure one.
+func (c *Client) Repository(s string) (name.Repository, error) {
+	return c.repository(s)
+}
