@@ -23,10 +23,10 @@ import (
 
 // hook is a loopback webhook that answers from a script, then 200.
 type hook struct {
-	mu       sync.Mutex
-	answers  []int
-	bodies   [][]byte
-	headers  []http.Header
+	mu      sync.Mutex
+	answers []int
+	bodies  [][]byte
+	headers []http.Header
 }
 
 func newHook(t *testing.T, answers ...int) (*hook, string) {
