@@ -39,6 +39,7 @@ type options struct {
 	combining Combining
 	clock     func() time.Time
 	env       *conditions.Env
+	noIndex   bool
 }
 
 // Option configures how a PolicySet is compiled and evaluates.
@@ -79,6 +80,17 @@ func WithEnv(env *conditions.Env) Option {
 	}
 }
 
+// WithoutIndex evaluates every policy for every image, as a plain loop
+// in priority order. Decisions are the same; the index only makes them
+// faster. It exists to measure the index and to check it. Default: the
+// index narrows the policies evaluated.
+func WithoutIndex() Option {
+	return func(o *options) error {
+		o.noIndex = true
+		return nil
+	}
+}
+
 // PolicySet is a compiled, immutable set of policies and the target
 // inventory. It is safe for concurrent use; a reload builds a new one.
 type PolicySet struct {
@@ -89,6 +101,7 @@ type PolicySet struct {
 	clock     func() time.Time
 	revision  string
 	bundle    *Bundle
+	index     *policyIndex // nil: evaluate every policy
 }
 
 type compiledPolicy struct {
@@ -101,6 +114,9 @@ type compiledPolicy struct {
 	none       []compiledCondition
 	actions    []compiledAction
 	hasTargets bool // some action speaks about targets
+	// terms are the policy's index clauses (see policyClauses); nil when
+	// it must always be evaluated.
+	terms []clause
 }
 
 type compiledVar struct {
@@ -177,6 +193,13 @@ func Compile(b *Bundle, opts ...Option) (*PolicySet, error) {
 	slices.SortFunc(s.policies, func(a, b *compiledPolicy) int {
 		return cmp.Or(cmp.Compare(b.Priority, a.Priority), cmp.Compare(a.Name, b.Name))
 	})
+	if !o.noIndex {
+		terms := make([][]clause, len(s.policies))
+		for i, p := range s.policies {
+			terms[i] = p.terms
+		}
+		s.index = buildIndex(terms)
+	}
 	return s, nil
 }
 
@@ -260,7 +283,34 @@ func (s *PolicySet) compilePolicy(env *conditions.Env, p *Policy, errs *ErrorLis
 	if len(*errs) > before {
 		return nil
 	}
+	if indexable(cp, env.RuntimeCostLimit()) {
+		cp.terms = policyClauses(cp)
+	}
 	return cp
+}
+
+// indexable reports whether the index may leave the policy out: only
+// when none of its image expressions can reach the runtime cost limit on
+// an image within the estimate's bounds (see Image.WithinCostBounds),
+// with a margin for what the estimate cannot see.
+func indexable(cp *compiledPolicy, runtimeLimit uint64) bool {
+	limit := runtimeLimit / 2
+	for _, v := range cp.vars {
+		if v.prg.CostEstimate() > limit {
+			return false
+		}
+	}
+	if cp.match != nil && cp.match.CostEstimate() > limit {
+		return false
+	}
+	for _, cs := range [][]compiledCondition{cp.all, cp.anyOf, cp.none} {
+		for _, c := range cs {
+			if c.prg.CostEstimate() > limit {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Revision identifies the content the set was compiled from.

@@ -71,7 +71,7 @@ func (s *PolicySet) Evaluate(ctx context.Context, img *conditions.Image, opts ..
 			Conflicts: []Conflict{}, Errors: []PolicyError{}, Audit: []AuditVerdict{}, Trace: []PolicyTrace{},
 		},
 	}
-	if err := ev.run(); err != nil {
+	if err := ev.run(img); err != nil {
 		return nil, err
 	}
 	return ev.dec, nil
@@ -97,9 +97,24 @@ type candidate struct {
 	verdict Verdict
 }
 
-func (ev *evaluation) run() error {
+func (ev *evaluation) run(img *conditions.Image) error {
+	// The index leaves out policies that cannot match img and cannot fail
+	// on it. A trace explains every policy, so it evaluates them all; an
+	// image beyond the cost estimate's bounds could make any policy fail.
+	policies := ev.set.policies
+	n, cands := len(policies), []int32(nil)
+	if ix := ev.set.index; ix != nil && !ev.opts.trace && img.WithinCostBounds() {
+		buf := ix.candidates(img)
+		defer ix.release(buf)
+		cands = *buf
+		n = len(cands)
+	}
 	var fallbacks []*compiledPolicy
-	for _, p := range ev.set.policies {
+	for k := range n {
+		p := policies[k]
+		if cands != nil {
+			p = policies[cands[k]]
+		}
 		if err := ev.ctx.Err(); err != nil {
 			return err
 		}

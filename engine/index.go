@@ -1,0 +1,217 @@
+package engine
+
+import (
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/celpolicy/celpolicy/conditions"
+)
+
+// policyIndex maps image field values to the policies (indices into
+// PolicySet.policies, i.e. in evaluation order) that may match an image
+// with those values. Each indexed policy is filed under the atoms of one
+// of its clauses, the most selective; a policy without a clause is
+// always a candidate. It is immutable once built.
+type policyIndex struct {
+	always []int32 // sorted
+	fields []*fieldIndex
+	n      int // policies in the set
+	pool   sync.Pool
+}
+
+type fieldIndex struct {
+	key    fieldKey
+	eq     map[string][]int32
+	prefix trieNode
+	// absent are the policies that read the map entry strictly: an image
+	// without the key makes them fail, so they stay candidates.
+	absent []int32
+}
+
+// trieNode is a byte trie of prefixes; policies sit at the node where
+// their prefix ends.
+type trieNode struct {
+	edges    []trieEdge // sorted by byte
+	policies []int32
+}
+
+type trieEdge struct {
+	b    byte
+	node *trieNode
+}
+
+func (t *trieNode) insert(prefix string, p int32) {
+	n := t
+	for i := 0; i < len(prefix); i++ {
+		c := prefix[i]
+		j := sort.Search(len(n.edges), func(k int) bool { return n.edges[k].b >= c })
+		if j == len(n.edges) || n.edges[j].b != c {
+			n.edges = slices.Insert(n.edges, j, trieEdge{b: c, node: &trieNode{}})
+		}
+		n = n.edges[j].node
+	}
+	n.policies = append(n.policies, p)
+}
+
+// collect appends the policies of every prefix of s.
+func (t *trieNode) collect(s string, out []int32) []int32 {
+	n := t
+	for i := 0; ; i++ {
+		out = append(out, n.policies...)
+		if i == len(s) {
+			return out
+		}
+		var next *trieNode
+		for _, e := range n.edges { // few edges per node: a scan beats a search
+			if e.b == s[i] {
+				next = e.node
+				break
+			}
+		}
+		if next == nil {
+			return out
+		}
+		n = next
+	}
+}
+
+// atomKey identifies an atom for the selectivity estimate.
+type atomKey struct {
+	field  fieldKey
+	prefix bool
+	value  string
+}
+
+// buildIndex files each policy under its most selective clause: the one
+// whose atoms the fewest other policies share. terms[i] are the clauses
+// of policies[i]; nil terms make a policy always a candidate.
+func buildIndex(terms [][]clause) *policyIndex {
+	ix := &policyIndex{n: len(terms)}
+	ix.pool.New = func() any { s := make([]int32, 0, 64); return &s }
+	shared := map[atomKey]int{}
+	strict := map[fieldKey]int{}
+	for _, cs := range terms {
+		seen := map[atomKey]bool{}
+		for _, c := range cs {
+			for _, a := range c {
+				k := atomKey{a.field, a.prefix, a.value}
+				if !seen[k] {
+					seen[k] = true
+					shared[k]++
+					if a.strict {
+						strict[a.field]++
+					}
+				}
+			}
+		}
+	}
+	// An image without a strictly read key makes every policy reading it
+	// a candidate: count a share of those as the atom's cost.
+	score := func(c clause) int {
+		s := 0
+		for _, a := range c {
+			s += shared[atomKey{a.field, a.prefix, a.value}]
+			if a.strict {
+				s += strict[a.field] / 8
+			}
+		}
+		return s
+	}
+	byField := map[fieldKey]*fieldIndex{}
+	for i, cs := range terms {
+		if len(cs) == 0 {
+			ix.always = append(ix.always, int32(i))
+			continue
+		}
+		best := cs[0]
+		for _, c := range cs[1:] {
+			if score(c) < score(best) {
+				best = c
+			}
+		}
+		for _, a := range best {
+			f := byField[a.field]
+			if f == nil {
+				f = &fieldIndex{key: a.field, eq: map[string][]int32{}}
+				byField[a.field] = f
+				ix.fields = append(ix.fields, f)
+			}
+			p := int32(i)
+			if a.prefix {
+				f.prefix.insert(a.value, p)
+			} else {
+				f.eq[a.value] = append(f.eq[a.value], p)
+			}
+			if a.strict && !slices.Contains(f.absent, p) {
+				f.absent = append(f.absent, p)
+			}
+		}
+	}
+	return ix
+}
+
+// candidates returns, in evaluation order, the policies that may match
+// img. The caller returns the slice with release.
+func (ix *policyIndex) candidates(img *conditions.Image) *[]int32 {
+	buf := ix.pool.Get().(*[]int32)
+	found := (*buf)[:0]
+	for _, f := range ix.fields {
+		v, ok := fieldValue(img, f.key)
+		if !ok {
+			found = append(found, f.absent...)
+			continue
+		}
+		found = append(found, f.eq[v]...)
+		found = f.prefix.collect(v, found)
+	}
+	slices.Sort(found)
+	found = slices.Compact(found)
+	if len(ix.always) > 0 {
+		found = mergeSorted(found, ix.always)
+	}
+	*buf = found
+	return buf
+}
+
+func (ix *policyIndex) release(buf *[]int32) {
+	if cap(*buf) <= 4096 {
+		ix.pool.Put(buf)
+	}
+}
+
+// mergeSorted merges two sorted sets of distinct policies into a.
+func mergeSorted(a, b []int32) []int32 {
+	n := len(a)
+	a = append(a, b...)
+	if n > 0 && a[n-1] > a[n] {
+		slices.Sort(a)
+	}
+	return a
+}
+
+func fieldValue(img *conditions.Image, k fieldKey) (string, bool) {
+	switch k.field {
+	case "registry":
+		return img.Registry, true
+	case "repository":
+		return img.Repository, true
+	case "tag":
+		return img.Tag, true
+	case "digest":
+		return img.Digest, true
+	case "reference":
+		return img.Reference, true
+	case "mediaType":
+		return img.MediaType, true
+	case "source":
+		return img.Source, true
+	case "labels":
+		v, ok := img.Labels[k.key]
+		return v, ok
+	case "annotations":
+		v, ok := img.Annotations[k.key]
+		return v, ok
+	}
+	return "", false
+}
