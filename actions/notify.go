@@ -75,7 +75,7 @@ func (n *Notifier) Execute(ctx context.Context, t Task) (Result, error) {
 	}
 	url := t.Action.Webhook
 	if t.DryRun {
-		res.Outcome, res.Detail = Notified, "would POST to "+url
+		res.Outcome, res.Detail = Notified, "would POST the decision event"
 		return res, nil
 	}
 	body, err := json.Marshal(Event{Type: EventDecision, Time: n.o.clock.Now().UTC(), Policy: t.Policy, Image: t.Image, Decision: t.Decision})

@@ -230,7 +230,7 @@ func (p *pass) list(ctx context.Context) ([]scanned, []Item) {
 		if err != nil {
 			p.o.Logger.ErrorContext(ctx, "list repositories", "registry", s.name, "policy", s.policy, "error", err)
 			failures = append(failures, Item{Reference: s.host, Sources: []string{s.policy}, Tasks: []TaskResult{},
-				Error: fmt.Sprintf("source %s of policy %s: %v", s.name, s.policy, err), Err: err})
+				Error: fmt.Sprintf("source %s: %v", s.name, err), Err: err})
 			continue
 		}
 		for _, r := range repos {

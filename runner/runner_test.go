@@ -215,7 +215,7 @@ func TestRunUnreachableSource(t *testing.T) {
 	require.Len(t, sum.Items, 1)
 	assert.Equal(t, closed, sum.Items[0].Reference)
 	assert.Equal(t, []string{"mirror-team"}, sum.Items[0].Sources)
-	assert.Contains(t, sum.Items[0].Error, "source src of policy mirror-team")
+	assert.Contains(t, sum.Items[0].Error, "source src: list repositories")
 	assert.Contains(t, sum.Items[0].Error, "connection refused")
 	assert.Positive(t, clock.waits.Load(), "the listing was retried")
 }

@@ -105,6 +105,7 @@ Exit codes:
 		newLintCmd(),
 		newListCmd(),
 		newExplainCmd(),
+		newRunCmd(),
 	)
 	return root
 }
