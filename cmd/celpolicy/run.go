@@ -364,4 +364,3 @@ func (b *progressBar) draw() {
 }
 
 func (b *progressBar) clear() { fmt.Fprint(b.w, "\r\033[K") }
-
