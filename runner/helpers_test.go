@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -140,7 +142,7 @@ func newFaultProxy(t *testing.T, upstream string, decide func(r *http.Request) f
 	target, err := url.Parse("http://" + upstream)
 	require.NoError(t, err)
 	rp := httputil.NewSingleHostReverseProxy(target)
-	rp.ErrorLog = nil
+	rp.ErrorLog = log.New(io.Discard, "", 0)
 	fp := &faultProxy{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f := decide(r)
