@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 
 	"github.com/celpolicy/celpolicy/conditions"
 )
@@ -10,7 +12,6 @@ import (
 // per selected target, or a planned notify or delete.
 func (ev *evaluation) action(p *compiledPolicy, i int, act *conditions.Activation, tr *PolicyTrace) {
 	a := &p.actions[i]
-	path := fmt.Sprintf("spec.actions[%d]", i)
 	img := act.Image()
 	switch a.Type.Value {
 	case ActionNotify:
@@ -28,9 +29,9 @@ func (ev *evaluation) action(p *compiledPolicy, i int, act *conditions.Activatio
 	for _, t := range ev.selected(a) {
 		tact := act.WithTarget(t)
 		if a.where != nil {
-			ok, err := ev.evalBool(a.where, tact, tr, &tr0{name: path + ".where", target: t.Name, actions: true})
+			ok, err := ev.evalBool(a.where, tact, tr, tr0{name: a.field.where, target: t.Name, actions: true})
 			if err != nil {
-				ev.fail(p, path+".where", t, err, tr)
+				ev.fail(p, a.field.where, t, err, tr)
 				continue
 			}
 			if !ok {
@@ -43,14 +44,14 @@ func (ev *evaluation) action(p *compiledPolicy, i int, act *conditions.Activatio
 			repo, tag := img.Repository, img.Tag
 			var err error
 			if a.repository != nil {
-				if repo, err = ev.evalString(a.repository, tact, tr, &tr0{name: path + ".repository", target: t.Name, actions: true}); err != nil {
-					ev.fail(p, path+".repository", t, err, tr)
+				if repo, err = ev.evalString(a.repository, tact, tr, tr0{name: a.field.repository, target: t.Name, actions: true}); err != nil {
+					ev.fail(p, a.field.repository, t, err, tr)
 					continue
 				}
 			}
 			if a.tag != nil {
-				if tag, err = ev.evalString(a.tag, tact, tr, &tr0{name: path + ".tag", target: t.Name, actions: true}); err != nil {
-					ev.fail(p, path+".tag", t, err, tr)
+				if tag, err = ev.evalString(a.tag, tact, tr, tr0{name: a.field.tag, target: t.Name, actions: true}); err != nil {
+					ev.fail(p, a.field.tag, t, err, tr)
 					continue
 				}
 			}
@@ -60,11 +61,11 @@ func (ev *evaluation) action(p *compiledPolicy, i int, act *conditions.Activatio
 			v.Referrers = a.Referrers
 		case ActionBlock:
 			v.Verdict = VerdictBlocked
-			v.Reason = fmt.Sprintf("blocked by policy %q", p.Name)
+			v.Reason = p.blockReason
 			if a.reason != nil {
-				reason, err := ev.evalString(a.reason, tact, tr, &tr0{name: path + ".reason", target: t.Name, actions: true})
+				reason, err := ev.evalString(a.reason, tact, tr, tr0{name: a.field.reason, target: t.Name, actions: true})
 				if err != nil {
-					ev.fail(p, path+".reason", t, err, tr)
+					ev.fail(p, a.field.reason, t, err, tr)
 					continue
 				}
 				v.Reason = reason
@@ -115,27 +116,37 @@ func destination(host, repo, tag, digest string) string {
 // combine turns the candidates into one verdict per target. Candidates
 // arrive in policy order: highest priority first, ties by name.
 func (ev *evaluation) combine() {
-	byTarget := map[string][]candidate{}
-	var order []string
-	for _, c := range ev.candidates {
-		if _, seen := byTarget[c.target.Name]; !seen {
-			order = append(order, c.target.Name)
+	cs := ev.candidates
+	if len(cs) > 1 {
+		// Group by target in order of first appearance, keeping policy
+		// order within a target, without a map per decision.
+		var buf [16]int
+		seen := buf[:0]
+		if n := len(ev.set.targets); n > len(buf) {
+			seen = make([]int, 0, n)
 		}
-		byTarget[c.target.Name] = append(byTarget[c.target.Name], c)
-	}
-	for _, name := range order {
-		cs := byTarget[name]
-		win := ev.winner(cs)
-		v := win.verdict
-		ev.dec.Targets[name] = &v
+		seen = seen[:len(ev.set.targets)]
+		for i := range seen {
+			seen[i] = 0
+		}
+		rank := 0
 		for _, c := range cs {
-			if c.verdict.Verdict == v.Verdict && c.verdict.Destination == v.Destination {
-				continue
+			if t := ev.set.byName[c.target.Name]; seen[t] == 0 {
+				rank++
+				seen[t] = rank
 			}
-			ev.dec.Conflicts = append(ev.dec.Conflicts, Conflict{Target: name,
-				Policy: win.policy.Name, Verdict: v.Verdict, Other: c.policy.Name, OtherVerdict: c.verdict.Verdict,
-				Rule: ev.rule(win, c)})
 		}
+		slices.SortStableFunc(cs, func(a, b candidate) int {
+			return cmp.Compare(seen[ev.set.byName[a.target.Name]], seen[ev.set.byName[b.target.Name]])
+		})
+	}
+	for start := 0; start < len(cs); {
+		end := start + 1
+		for end < len(cs) && cs[end].target == cs[start].target {
+			end++
+		}
+		ev.decide(cs[start:end])
+		start = end
 	}
 	// A policy that failed closed blocks whatever the others said.
 	for _, b := range ev.errBlocks {
@@ -149,6 +160,22 @@ func (ev *evaluation) combine() {
 			v := b.verdict
 			ev.dec.Targets[name] = &v
 		}
+	}
+}
+
+// decide records the verdict of one target from its candidates.
+func (ev *evaluation) decide(cs []candidate) {
+	name := cs[0].target.Name
+	win := ev.winner(cs)
+	v := win.verdict
+	ev.dec.Targets[name] = &v
+	for _, c := range cs {
+		if c.verdict.Verdict == v.Verdict && c.verdict.Destination == v.Destination {
+			continue
+		}
+		ev.dec.Conflicts = append(ev.dec.Conflicts, Conflict{Target: name,
+			Policy: win.policy.Name, Verdict: v.Verdict, Other: c.policy.Name, OtherVerdict: c.verdict.Verdict,
+			Rule: ev.rule(win, c)})
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -102,6 +103,7 @@ type PolicySet struct {
 	revision  string
 	bundle    *Bundle
 	index     *policyIndex // nil: evaluate every policy
+	evals     sync.Pool    // of *evaluation
 }
 
 type compiledPolicy struct {
@@ -114,6 +116,8 @@ type compiledPolicy struct {
 	none       []compiledCondition
 	actions    []compiledAction
 	hasTargets bool // some action speaks about targets
+	// blockReason is the reason of a block without one.
+	blockReason string
 	// terms are the policy's index clauses (see policyClauses); nil when
 	// it must always be evaluated.
 	terms []clause
@@ -134,6 +138,10 @@ type compiledAction struct {
 	where, repository, tag, reason *conditions.Program
 	// to restricts the targets (indices into PolicySet.targets); nil: all.
 	to []int
+	// path is "spec.actions[i]"; field holds the paths of its
+	// expressions, computed once for errors and traces.
+	path  string
+	field struct{ where, repository, tag, reason string }
 }
 
 // Load parses policy files and directories and compiles them. The error
@@ -205,7 +213,7 @@ func Compile(b *Bundle, opts ...Option) (*PolicySet, error) {
 
 func (s *PolicySet) compilePolicy(env *conditions.Env, p *Policy, errs *ErrorList) *compiledPolicy {
 	before := len(*errs)
-	cp := &compiledPolicy{Policy: p, varIndex: map[string]int{}}
+	cp := &compiledPolicy{Policy: p, varIndex: map[string]int{}, blockReason: fmt.Sprintf("blocked by policy %q", p.Name)}
 	var broken []string // variables that did not compile
 	compile := func(e *conditions.Env, x *Expr, field string, scope conditions.Scope, want *cel.Type) *conditions.Program {
 		if x == nil {
@@ -268,6 +276,8 @@ func (s *PolicySet) compilePolicy(env *conditions.Env, p *Policy, errs *ErrorLis
 			tag:        compile(cur, a.Tag, path+".tag", conditions.TargetScope, cel.StringType),
 			reason:     compile(cur, a.Reason, path+".reason", conditions.TargetScope, cel.StringType),
 		}
+		ca.path = path
+		ca.field.where, ca.field.repository, ca.field.tag, ca.field.reason = path+".where", path+".repository", path+".tag", path+".reason"
 		if len(a.To) > 0 {
 			for _, t := range a.To {
 				if idx, ok := s.byName[t.Value]; ok {

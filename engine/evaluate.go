@@ -61,20 +61,37 @@ func (s *PolicySet) Evaluate(ctx context.Context, img *conditions.Image, opts ..
 		}
 		targets = s.targets[i : i+1]
 	}
-	ev := &evaluation{
-		set: s, ctx: ctx, opts: o, targets: targets,
-		act: conditions.NewActivation(img, o.now),
-		dec: &Decision{
-			Image:    ImageRef{Reference: img.Reference, Digest: img.Digest},
-			Revision: s.revision,
-			Matched:  []MatchedPolicy{}, Targets: map[string]*Verdict{}, Actions: []PlannedAction{},
-			Conflicts: []Conflict{}, Errors: []PolicyError{}, Audit: []AuditVerdict{}, Trace: []PolicyTrace{},
-		},
+	// Evaluations are pooled with their activation and scratch slices:
+	// a decision then allocates little more than what it returns.
+	ev, _ := s.evals.Get().(*evaluation)
+	if ev == nil {
+		ev = &evaluation{act: &conditions.Activation{}}
 	}
-	if err := ev.run(img); err != nil {
+	ev.set, ev.ctx, ev.opts, ev.targets = s, ctx, o, targets
+	ev.act.Rebind(img, o.now)
+	ev.dec = &Decision{
+		Image:    ImageRef{Reference: img.Reference, Digest: img.Digest},
+		Revision: s.revision,
+		Matched:  []MatchedPolicy{}, Targets: map[string]*Verdict{}, Actions: []PlannedAction{},
+		Conflicts: []Conflict{}, Errors: []PolicyError{}, Audit: []AuditVerdict{}, Trace: []PolicyTrace{},
+	}
+	err := ev.run(img)
+	dec := ev.dec
+	ev.reset()
+	s.evals.Put(ev)
+	if err != nil {
 		return nil, err
 	}
-	return ev.dec, nil
+	return dec, nil
+}
+
+// reset drops what an evaluation refers to before it is pooled.
+func (ev *evaluation) reset() {
+	clear(ev.candidates)
+	clear(ev.errBlocks)
+	ev.candidates, ev.errBlocks = ev.candidates[:0], ev.errBlocks[:0]
+	ev.set, ev.ctx, ev.targets, ev.dec, ev.spoken = nil, nil, nil, nil, nil
+	ev.opts = evalOptions{}
 }
 
 type evaluation struct {
@@ -217,12 +234,12 @@ func (ev *evaluation) fail(p *compiledPolicy, field string, target *conditions.T
 
 func (ev *evaluation) matches(p *compiledPolicy, act *conditions.Activation, tr *PolicyTrace) (bool, string, error) {
 	if p.match != nil {
-		ok, err := ev.evalBool(p.match, act, tr, &tr0{name: "match"})
+		ok, err := ev.evalBool(p.match, act, tr, tr0{name: "match"})
 		return ok, "spec.match", err
 	}
 	matched := true
 	for i, c := range p.all {
-		ok, err := ev.evalBool(c.prg, act, tr, &tr0{name: "all", message: c.message})
+		ok, err := ev.evalBool(c.prg, act, tr, tr0{name: "all", message: c.message})
 		if err != nil {
 			return false, fmt.Sprintf("spec.conditions.all[%d]", i), err
 		}
@@ -236,7 +253,7 @@ func (ev *evaluation) matches(p *compiledPolicy, act *conditions.Activation, tr 
 	if len(p.anyOf) > 0 {
 		found := false
 		for i, c := range p.anyOf {
-			ok, err := ev.evalBool(c.prg, act, tr, &tr0{name: "any", message: c.message})
+			ok, err := ev.evalBool(c.prg, act, tr, tr0{name: "any", message: c.message})
 			if err != nil {
 				return false, fmt.Sprintf("spec.conditions.any[%d]", i), err
 			}
@@ -253,7 +270,7 @@ func (ev *evaluation) matches(p *compiledPolicy, act *conditions.Activation, tr 
 		if !matched && tr == nil {
 			break
 		}
-		ok, err := ev.evalBool(c.prg, act, tr, &tr0{name: "none", message: c.message})
+		ok, err := ev.evalBool(c.prg, act, tr, tr0{name: "none", message: c.message})
 		if err != nil {
 			return false, fmt.Sprintf("spec.conditions.none[%d]", i), err
 		}
@@ -270,7 +287,7 @@ type tr0 struct {
 	actions               bool
 }
 
-func (ev *evaluation) eval(prg *conditions.Program, act *conditions.Activation, tr *PolicyTrace, n *tr0) (ref.Val, error) {
+func (ev *evaluation) eval(prg *conditions.Program, act *conditions.Activation, tr *PolicyTrace, n tr0) (ref.Val, error) {
 	if tr == nil {
 		return prg.Eval(ev.ctx, act)
 	}
@@ -292,7 +309,7 @@ func (ev *evaluation) eval(prg *conditions.Program, act *conditions.Activation, 
 	return val, err
 }
 
-func (ev *evaluation) evalBool(prg *conditions.Program, act *conditions.Activation, tr *PolicyTrace, n *tr0) (bool, error) {
+func (ev *evaluation) evalBool(prg *conditions.Program, act *conditions.Activation, tr *PolicyTrace, n tr0) (bool, error) {
 	if tr == nil {
 		return prg.EvalBool(ev.ctx, act)
 	}
@@ -307,7 +324,7 @@ func (ev *evaluation) evalBool(prg *conditions.Program, act *conditions.Activati
 	return bool(b), nil
 }
 
-func (ev *evaluation) evalString(prg *conditions.Program, act *conditions.Activation, tr *PolicyTrace, n *tr0) (string, error) {
+func (ev *evaluation) evalString(prg *conditions.Program, act *conditions.Activation, tr *PolicyTrace, n tr0) (string, error) {
 	if tr == nil {
 		return prg.EvalString(ev.ctx, act)
 	}
