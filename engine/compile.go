@@ -41,6 +41,7 @@ type options struct {
 	clock     func() time.Time
 	env       *conditions.Env
 	noIndex   bool
+	memo      int
 }
 
 // Option configures how a PolicySet is compiled and evaluates.
@@ -104,6 +105,7 @@ type PolicySet struct {
 	bundle    *Bundle
 	index     *policyIndex // nil: evaluate every policy
 	evals     sync.Pool    // of *evaluation
+	memo      *memo        // nil: no memo (see WithMemo)
 }
 
 type compiledPolicy struct {
@@ -118,6 +120,8 @@ type compiledPolicy struct {
 	hasTargets bool // some action speaks about targets
 	// blockReason is the reason of a block without one.
 	blockReason string
+	// reads is what its expressions read of the image and the clock.
+	reads *imageReads
 	// terms are the policy's index clauses (see policyClauses); nil when
 	// it must always be evaluated.
 	terms []clause
@@ -208,6 +212,13 @@ func Compile(b *Bundle, opts ...Option) (*PolicySet, error) {
 		}
 		s.index = buildIndex(terms)
 	}
+	if o.memo > 0 {
+		m, err := newMemo(o.memo, s.revision, s.policies)
+		if err != nil {
+			return nil, err
+		}
+		s.memo = m
+	}
 	return s, nil
 }
 
@@ -293,6 +304,7 @@ func (s *PolicySet) compilePolicy(env *conditions.Env, p *Policy, errs *ErrorLis
 	if len(*errs) > before {
 		return nil
 	}
+	cp.reads = policyReads(cp)
 	if indexable(cp, env.RuntimeCostLimit()) {
 		cp.terms = policyClauses(cp)
 	}

@@ -61,6 +61,13 @@ func (s *PolicySet) Evaluate(ctx context.Context, img *conditions.Image, opts ..
 		}
 		targets = s.targets[i : i+1]
 	}
+	var key *memoKey
+	if s.memo != nil && !o.trace {
+		var d *Decision
+		if d, key = s.memo.lookup(img, &o); d != nil {
+			return d, nil
+		}
+	}
 	// Evaluations are pooled with their activation and scratch slices:
 	// a decision then allocates little more than what it returns.
 	ev, _ := s.evals.Get().(*evaluation)
@@ -79,6 +86,10 @@ func (s *PolicySet) Evaluate(ctx context.Context, img *conditions.Image, opts ..
 	dec := ev.dec
 	ev.reset()
 	s.evals.Put(ev)
+	if key != nil {
+		// A decision cut short by a cancelled ctx may hold its errors.
+		s.memo.remember(key, dec, err == nil && ctx.Err() == nil)
+	}
 	if err != nil {
 		return nil, err
 	}

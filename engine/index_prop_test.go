@@ -31,7 +31,7 @@ var (
 func propAtom(r *rand.Rand) string {
 	pick := func(s []string) string { return s[r.IntN(len(s))] }
 	q := strconv.Quote
-	switch r.IntN(22) {
+	switch r.IntN(24) {
 	case 0:
 		return "image.registry == " + q(pick(propRegistries))
 	case 1:
@@ -74,6 +74,10 @@ func propAtom(r *rand.Rand) string {
 		return "(" + propAtom(r) + " ? " + propAtom(r) + " : " + propAtom(r) + ")"
 	case 20:
 		return "image.repository.startsWith(\"team1/\") && image.labels[\"team\"] == \"t1\""
+	case 21:
+		return fmt.Sprintf("now > timestamp(\"2026-11-27T%02d:00:00Z\")", 10+r.IntN(4))
+	case 22:
+		return "now.getHours() >= 12"
 	default:
 		return "true"
 	}
