@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/celpolicy/celpolicy/conditions"
 	"github.com/celpolicy/celpolicy/engine"
 )
 
@@ -24,8 +23,8 @@ type Audit struct {
 // NewAudit writes records to l. serve uses a JSON handler.
 func NewAudit(l *slog.Logger) *Audit { return &Audit{log: l} }
 
-// Decision records what was decided about img, and why.
-func (a *Audit) Decision(ctx context.Context, img *conditions.Image, d *engine.Decision) {
+// Decision records what was decided about an image, and why.
+func (a *Audit) Decision(ctx context.Context, d *engine.Decision) {
 	matched := make([]string, len(d.Matched))
 	for i, m := range d.Matched {
 		matched[i] = m.Policy
@@ -49,7 +48,7 @@ func (a *Audit) Decision(ctx context.Context, img *conditions.Image, d *engine.D
 	}
 	attrs := []any{
 		slog.String("revision", d.Revision),
-		slog.Group("image", slog.String("reference", img.Reference), slog.String("digest", img.Digest)),
+		slog.Group("image", slog.String("reference", d.Image.Reference), slog.String("digest", d.Image.Digest)),
 		slog.Bool("allowed", d.Allowed),
 		slog.Any("matched", matched),
 		slog.Group("targets", targets...),

@@ -11,5 +11,5 @@
 //	start := time.Now()
 //	dec, _ := set.Evaluate(ctx, img)
 //	m.ObserveDecision(dec, time.Since(start))
-//	a.Decision(ctx, img, dec)
+//	a.Decision(ctx, dec)
 package telemetry

@@ -89,8 +89,8 @@ func records(t *testing.T, buf *bytes.Buffer) []map[string]any {
 func TestAuditDecision(t *testing.T) {
 	var buf bytes.Buffer
 	a := NewAudit(slog.New(slog.NewJSONHandler(&buf, nil)))
-	img, d := decision()
-	a.Decision(context.Background(), img, d)
+	_, d := decision()
+	a.Decision(context.Background(), d)
 	recs := records(t, &buf)
 	require.Len(t, recs, 1)
 	r := recs[0]
