@@ -2,11 +2,17 @@ package engine
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -42,6 +48,7 @@ type options struct {
 	env       *conditions.Env
 	noIndex   bool
 	memo      int
+	prev      *PolicySet
 }
 
 // Option configures how a PolicySet is compiled and evaluates.
@@ -106,6 +113,7 @@ type PolicySet struct {
 	index     *policyIndex // nil: evaluate every policy
 	evals     sync.Pool    // of *evaluation
 	memo      *memo        // nil: no memo (see WithMemo)
+	env       *conditions.Env
 }
 
 type compiledPolicy struct {
@@ -122,6 +130,8 @@ type compiledPolicy struct {
 	blockReason string
 	// reads is what its expressions read of the image and the clock.
 	reads *imageReads
+	// hash identifies what the policy was compiled from (policyHash).
+	hash [sha256.Size]byte
 	// terms are the policy's index clauses (see policyClauses); nil when
 	// it must always be evaluated.
 	terms []clause
@@ -169,14 +179,18 @@ func Load(paths []string, opts ...Option) (*PolicySet, error) {
 	return set, nil
 }
 
-// Compile compiles every expression of b once. Problems are reported
-// together in an ErrorList with file positions.
+// Compile compiles every expression of b once, policies in parallel on
+// up to GOMAXPROCS cores. Problems are reported together in an
+// ErrorList with file positions.
 func Compile(b *Bundle, opts ...Option) (*PolicySet, error) {
 	o := options{combining: Priority, clock: time.Now}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
 		}
+	}
+	if o.env == nil && o.prev != nil {
+		o.env = o.prev.env
 	}
 	if o.env == nil {
 		env, err := conditions.NewEnv()
@@ -186,16 +200,40 @@ func Compile(b *Bundle, opts ...Option) (*PolicySet, error) {
 		o.env = env
 	}
 	s := &PolicySet{combining: o.combining, clock: o.clock, revision: b.Revision, bundle: b,
-		byName: map[string]int{}}
+		byName: map[string]int{}, env: o.env}
 	regs := slices.Clone(b.Registries)
 	slices.SortFunc(regs, func(a, b *Registry) int { return cmp.Compare(a.Name, b.Name) })
 	for _, r := range regs {
 		s.byName[r.Name] = len(s.targets)
 		s.targets = append(s.targets, &conditions.Target{Name: r.Name, Host: r.Host, Labels: r.Labels})
 	}
+	var reuse map[[sha256.Size]byte]*compiledPolicy
+	if o.prev != nil {
+		reuse = make(map[[sha256.Size]byte]*compiledPolicy, len(o.prev.policies))
+		for _, p := range o.prev.policies {
+			reuse[p.hash] = p
+		}
+	}
+	envKey := envFingerprint(o.env)
+	shared := &programCache{}
+	compiled := make([]*compiledPolicy, len(b.Policies))
+	perPolicy := make([]ErrorList, len(b.Policies))
+	parallel(len(b.Policies), func(i int) {
+		p := b.Policies[i]
+		h := policyHash(p, envKey)
+		if old := reuse[h]; old != nil {
+			compiled[i] = s.reusePolicy(old, p)
+			return
+		}
+		if cp := s.compilePolicy(o.env, p, &perPolicy[i], shared); cp != nil {
+			cp.hash = h
+			compiled[i] = cp
+		}
+	})
 	var errs ErrorList
-	for _, p := range b.Policies {
-		if cp := s.compilePolicy(o.env, p, &errs); cp != nil {
+	for i, cp := range compiled {
+		errs = append(errs, perPolicy[i]...)
+		if cp != nil {
 			s.policies = append(s.policies, cp)
 		}
 	}
@@ -222,7 +260,7 @@ func Compile(b *Bundle, opts ...Option) (*PolicySet, error) {
 	return s, nil
 }
 
-func (s *PolicySet) compilePolicy(env *conditions.Env, p *Policy, errs *ErrorList) *compiledPolicy {
+func (s *PolicySet) compilePolicy(env *conditions.Env, p *Policy, errs *ErrorList, shared *programCache) *compiledPolicy {
 	before := len(*errs)
 	cp := &compiledPolicy{Policy: p, varIndex: map[string]int{}, blockReason: fmt.Sprintf("blocked by policy %q", p.Name)}
 	var broken []string // variables that did not compile
@@ -230,7 +268,7 @@ func (s *PolicySet) compilePolicy(env *conditions.Env, p *Policy, errs *ErrorLis
 		if x == nil {
 			return nil
 		}
-		prg, err := e.Compile(x.Text, scope, want)
+		prg, err := shared.compile(e, x.Text, scope, want)
 		if err != nil && usesAny(x.Text, broken) {
 			// The broken variable is reported; errors that follow from
 			// its unknown type would only hide it.
@@ -289,13 +327,7 @@ func (s *PolicySet) compilePolicy(env *conditions.Env, p *Policy, errs *ErrorLis
 		}
 		ca.path = path
 		ca.field.where, ca.field.repository, ca.field.tag, ca.field.reason = path+".where", path+".repository", path+".tag", path+".reason"
-		if len(a.To) > 0 {
-			for _, t := range a.To {
-				if idx, ok := s.byName[t.Value]; ok {
-					ca.to = append(ca.to, idx)
-				}
-			}
-		}
+		ca.to = s.targetIndices(a.To)
 		if a.Type.Value == ActionReplicate || a.Type.Value == ActionBlock {
 			cp.hasTargets = true
 		}
@@ -333,6 +365,18 @@ func indexable(cp *compiledPolicy, runtimeLimit uint64) bool {
 		}
 	}
 	return true
+}
+
+// targetIndices returns the inventory indices of an action's `to`; nil
+// without `to`.
+func (s *PolicySet) targetIndices(to []Text) []int {
+	var out []int
+	for _, t := range to {
+		if idx, ok := s.byName[t.Value]; ok {
+			out = append(out, idx)
+		}
+	}
+	return out
 }
 
 // Revision identifies the content the set was compiled from.
@@ -383,4 +427,199 @@ func usesAny(expr string, names []string) bool {
 
 func isIdentByte(c byte) bool {
 	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// WithPrevious compiles incrementally: every policy whose content is the
+// same as one of prev's (its decoded fields and expression texts, under
+// the same environment version and cost limits) reuses prev's compiled
+// programs instead of compiling them again; the targets of its actions
+// are resolved again against the new inventory. Without WithEnv the set
+// uses prev's environment. Default: compile everything.
+func WithPrevious(prev *PolicySet) Option {
+	return func(o *options) error {
+		o.prev = prev
+		return nil
+	}
+}
+
+// reusePolicy returns old's programs for p, which has the same content:
+// p's own positions, and action targets in this set's inventory.
+func (s *PolicySet) reusePolicy(old *compiledPolicy, p *Policy) *compiledPolicy {
+	cp := *old
+	cp.Policy = p
+	cp.actions = slices.Clone(old.actions)
+	for i := range cp.actions {
+		cp.actions[i].Action = p.Actions[i]
+		cp.actions[i].to = s.targetIndices(p.Actions[i].To)
+	}
+	if c := p.Conditions; c != nil {
+		cp.all, cp.anyOf, cp.none = slices.Clone(old.all), slices.Clone(old.anyOf), slices.Clone(old.none)
+		for i := range cp.all {
+			cp.all[i].message = c.All[i].Message
+		}
+		for i := range cp.anyOf {
+			cp.anyOf[i].message = c.Any[i].Message
+		}
+		for i := range cp.none {
+			cp.none[i].message = c.None[i].Message
+		}
+	}
+	return &cp
+}
+
+// envFingerprint is what of an environment compiled programs depend on.
+func envFingerprint(env *conditions.Env) string {
+	return fmt.Sprintf("%s\x00%d\x00%d", conditions.EnvironmentVersion, env.StaticCostLimit(), env.RuntimeCostLimit())
+}
+
+// policyHash identifies a policy's content: every decoded field but
+// positions, with the environment it is compiled in. Inventory names in
+// `to` are part of it; their indices are resolved per set.
+func policyHash(p *Policy, env string) [sha256.Size]byte {
+	h := sha256.New()
+	var n [8]byte
+	str := func(s string) {
+		binary.LittleEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	num := func(v int) { str(strconv.Itoa(v)) }
+	expr := func(x *Expr) {
+		if x == nil {
+			str("\x00nil")
+			return
+		}
+		str(x.Text)
+	}
+	texts := func(ts []Text) {
+		num(len(ts))
+		for _, t := range ts {
+			str(t.Value)
+		}
+	}
+	strs := func(ss []string) {
+		num(len(ss))
+		for _, s := range ss {
+			str(s)
+		}
+	}
+	str(env)
+	str(p.Name)
+	str(p.Description)
+	keys := slices.Sorted(maps.Keys(p.Labels))
+	num(len(keys))
+	for _, k := range keys {
+		str(k)
+		str(p.Labels[k])
+	}
+	num(p.Priority)
+	str(string(p.Mode))
+	str(strconv.FormatBool(p.Fallback))
+	str(string(p.Failure))
+	num(len(p.Variables))
+	for _, v := range p.Variables {
+		str(v.Name.Value)
+		str(v.Expression.Text)
+	}
+	expr(p.Match)
+	if c := p.Conditions; c != nil {
+		for _, list := range [][]Condition{c.All, c.Any, c.None} {
+			num(len(list))
+			for _, cond := range list {
+				str(cond.Expression.Text)
+				str(cond.Message)
+			}
+		}
+	} else {
+		str("\x00nil")
+	}
+	num(len(p.Actions))
+	for _, a := range p.Actions {
+		str(a.Type.Value)
+		expr(a.Where)
+		texts(a.To)
+		expr(a.Repository)
+		expr(a.Tag)
+		expr(a.Reason)
+		if a.Webhook != nil {
+			str(a.Webhook.Value)
+		} else {
+			str("\x00nil")
+		}
+		strs(a.Platforms)
+		str(strconv.FormatBool(a.Referrers))
+		if a.Scope != nil {
+			str(a.Scope.Value)
+		} else {
+			str("\x00nil")
+		}
+	}
+	if p.Schedule != nil {
+		str(p.Schedule.Value)
+	} else {
+		str("\x00nil")
+	}
+	num(len(p.Sources))
+	for _, src := range p.Sources {
+		str(src.Registry.Value)
+		strs(src.Repositories)
+		strs(src.Tags)
+	}
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// parallel calls fn(0..n-1) on up to GOMAXPROCS goroutines.
+func parallel(n int, fn func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// programCache shares the program of an expression text among the
+// policies of one compilation: policies generated from a template repeat
+// the same where, repository and reason expressions. Programs are
+// immutable; errors are not cached, so each policy reports its own.
+type programCache struct{ m sync.Map }
+
+type programKey struct {
+	env   *conditions.Env
+	scope conditions.Scope
+	want  string
+	text  string
+}
+
+func (c *programCache) compile(env *conditions.Env, text string, scope conditions.Scope, want *cel.Type) (*conditions.Program, error) {
+	k := programKey{env: env, scope: scope, text: text}
+	if want != nil {
+		k.want = want.String()
+	}
+	if p, ok := c.m.Load(k); ok {
+		return p.(*conditions.Program), nil
+	}
+	p, err := env.Compile(text, scope, want)
+	if err != nil {
+		return nil, err
+	}
+	actual, _ := c.m.LoadOrStore(k, p)
+	return actual.(*conditions.Program), nil
 }

@@ -190,7 +190,7 @@ func decisionJSON(t *testing.T, d *Decision) string {
 // random policy sets on random images, for every combining algorithm,
 // from several goroutines at once (run it with -race).
 func TestIndexNeverChangesADecision(t *testing.T) {
-	sets, images := 300, 25
+	sets, images := 150, 25
 	if testing.Short() {
 		sets = 60
 	}

@@ -19,7 +19,7 @@ import (
 // memo on images that repeat, differ only in fields no policy reads, and
 // at times on both sides of the policies' time literals.
 func TestMemoNeverChangesADecision(t *testing.T) {
-	sets := 150
+	sets := 100
 	if testing.Short() {
 		sets = 40
 	}
