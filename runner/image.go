@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/celpolicy/celpolicy/actions"
 	"github.com/celpolicy/celpolicy/engine"
@@ -23,7 +24,11 @@ func (p *pass) image(ctx context.Context, sc scanned) Item {
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
-	img, err := p.o.Client.Image(ctx, sc.ref)
+	read := p.o.Client.Image
+	if !p.referrers {
+		read = p.o.Client.ImageMetadata
+	}
+	img, err := read(ctx, sc.ref)
 	if err != nil {
 		return fail(err)
 	}
@@ -87,6 +92,26 @@ func (p *pass) image(ctx context.Context, sc scanned) Item {
 		}
 	}
 	return it
+}
+
+// needsReferrers reports whether any policy reads image.referrers (a
+// conservative look at the expressions' text) or copies referrers. When
+// none does, images are read without them: up to five requests fewer
+// per image, most of a no-op pass.
+func needsReferrers(set *engine.PolicySet) bool {
+	for _, pol := range set.Policies() {
+		for _, a := range pol.Actions {
+			if a.Referrers {
+				return true
+			}
+		}
+		for _, e := range set.Expressions(pol.Name) {
+			if e.Expr != nil && strings.Contains(e.Expr.Text, "referrers") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (p *pass) execute(ctx context.Context, t actions.Task) TaskResult {

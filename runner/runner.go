@@ -97,11 +97,13 @@ func Run(ctx context.Context, set *engine.PolicySet, opts Options) (*Summary, er
 }
 
 type pass struct {
-	set  *engine.PolicySet
-	o    Options
-	mu   sync.Mutex // serializes OnItem
-	sum  *Summary
-	then time.Time
+	set *engine.PolicySet
+	o   Options
+	// referrers: images are read with their referrers.
+	referrers bool
+	mu        sync.Mutex // serializes OnItem
+	sum       *Summary
+	then      time.Time
 }
 
 func newPass(set *engine.PolicySet, o Options) (*pass, error) {
@@ -140,7 +142,7 @@ func newPass(set *engine.PolicySet, o Options) (*pass, error) {
 		}
 		o.Executors = ex
 	}
-	return &pass{set: set, o: o, sum: &Summary{Policy: o.Policy, DryRun: o.DryRun, Shard: o.Shard.String(), Items: []Item{}}}, nil
+	return &pass{set: set, o: o, referrers: needsReferrers(set), sum: &Summary{Policy: o.Policy, DryRun: o.DryRun, Shard: o.Shard.String(), Items: []Item{}}}, nil
 }
 
 func (p *pass) run(ctx context.Context) (*Summary, error) {
