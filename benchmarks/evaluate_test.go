@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/celpolicy/celpolicy/conditions"
@@ -80,21 +82,41 @@ func BenchmarkDecide(b *testing.B) {
 // the floor of a decision, with its allocations.
 func BenchmarkOnePolicy(b *testing.B) { benchDecide(b, "standard-one", StandardOne()) }
 
+// built keeps what the decision benchmarks compiled: the testing package
+// runs a benchmark function several times to size b.N, and compiling
+// 10,000 policies each time would dominate the run.
+var built sync.Map
+
+func cached[T any](b *testing.B, key string, build func() (T, error)) T {
+	b.Helper()
+	if v, ok := built.Load(key); ok {
+		return v.(T)
+	}
+	v, err := build()
+	require.NoError(b, err)
+	built.Store(key, v)
+	return v
+}
+
 func benchDecide(b *testing.B, prefix string, w *Workload) {
 	ctx := context.Background()
-	b.Run(prefix+"/celpolicy", func(b *testing.B) {
-		set, err := Celpolicy(w)
-		require.NoError(b, err)
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := set.Evaluate(ctx, w.Image, engine.At(Now)); err != nil {
-				b.Fatal(err)
+	for _, c := range []struct {
+		name string
+		opts []engine.Option
+	}{{"celpolicy", nil}, {"celpolicy-memo", []engine.Option{engine.WithMemo(1024)}}, {"celpolicy-noindex", []engine.Option{engine.WithoutIndex()}}} {
+		b.Run(prefix+"/"+c.name, func(b *testing.B) {
+			set := cached(b, prefix+"/"+c.name, func() (*engine.PolicySet, error) { return Celpolicy(w, c.opts...) })
+			at := engine.At(Now)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := set.Evaluate(ctx, w.Image, at); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-	})
+		})
+	}
 	b.Run(prefix+"/opa", func(b *testing.B) {
-		o, err := NewOPA(ctx, w)
-		require.NoError(b, err)
+		o := cached(b, prefix+"/opa", func() (*OPA, error) { return NewOPA(ctx, w) })
 		in, err := OPAInput(w.Image)
 		require.NoError(b, err)
 		b.ReportAllocs()
@@ -105,8 +127,7 @@ func benchDecide(b *testing.B, prefix string, w *Workload) {
 		}
 	})
 	b.Run(prefix+"/expr", func(b *testing.B) {
-		e, err := NewExpr(w)
-		require.NoError(b, err)
+		e := cached(b, prefix+"/expr", func() (*Expr, error) { return NewExpr(w) })
 		in := ExprInput(w.Image)
 		b.ReportAllocs()
 		for b.Loop() {
@@ -116,8 +137,7 @@ func benchDecide(b *testing.B, prefix string, w *Workload) {
 		}
 	})
 	b.Run(prefix+"/cel-loop", func(b *testing.B) {
-		l, err := NewCELLoop(w)
-		require.NoError(b, err)
+		l := cached(b, prefix+"/cel-loop", func() (*CELLoop, error) { return NewCELLoop(w) })
 		b.ReportAllocs()
 		for b.Loop() {
 			// A new activation per decision, as the engine binds one.
@@ -133,8 +153,7 @@ func BenchmarkDecideParallel(b *testing.B) {
 	for _, w := range []*Workload{Standard(10000), Mixed(10000)} {
 		prefix := fmt.Sprintf("%s/N=%d", w.Name, w.N)
 		b.Run(prefix+"/celpolicy", func(b *testing.B) {
-			set, err := Celpolicy(w)
-			require.NoError(b, err)
+			set := cached(b, prefix+"/celpolicy", func() (*engine.PolicySet, error) { return Celpolicy(w) })
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -146,8 +165,7 @@ func BenchmarkDecideParallel(b *testing.B) {
 			})
 		})
 		b.Run(prefix+"/opa", func(b *testing.B) {
-			o, err := NewOPA(ctx, w)
-			require.NoError(b, err)
+			o := cached(b, prefix+"/opa", func() (*OPA, error) { return NewOPA(ctx, w) })
 			in, err := OPAInput(w.Image)
 			require.NoError(b, err)
 			b.ReportAllocs()
@@ -161,8 +179,7 @@ func BenchmarkDecideParallel(b *testing.B) {
 			})
 		})
 		b.Run(prefix+"/expr", func(b *testing.B) {
-			e, err := NewExpr(w)
-			require.NoError(b, err)
+			e := cached(b, prefix+"/expr", func() (*Expr, error) { return NewExpr(w) })
 			in := ExprInput(w.Image)
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
@@ -193,6 +210,45 @@ func BenchmarkCompile(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkRecompile compiles N = 10,000 standard policies again after
+// one of them changed, WithPrevious the set before the change: its size
+// bound (the index is kept), or its repository prefix (the index is
+// rebuilt); from the parsed bundle, and from the YAML text.
+func BenchmarkRecompile(b *testing.B) {
+	w := Standard(10000)
+	prev := cached(b, "recompile/prev", func() (*engine.PolicySet, error) { return Celpolicy(w) })
+	for _, c := range []struct{ name, old, new string }{
+		{"bound", "image.size < 6000", "image.size < 6001"},
+		{"prefix", `startsWith("team5000/")`, `startsWith("team5000b/")`},
+	} {
+		changed := Standard(10000)
+		changed.CEL[5000] = strings.Replace(changed.CEL[5000], c.old, c.new, 1)
+		src := changed.Policies()
+		bundle, err := engine.Parse("standard.yaml", src)
+		require.NoError(b, err)
+		b.Run("standard/N=10000/"+c.name+"/compile", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := engine.Compile(bundle, engine.WithPrevious(prev)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("standard/N=10000/"+c.name+"/parse+compile", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				bundle, err := engine.Parse("standard.yaml", src)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := engine.Compile(bundle, engine.WithPrevious(prev)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

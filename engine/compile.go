@@ -9,7 +9,6 @@ import (
 	"maps"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -244,11 +243,17 @@ func Compile(b *Bundle, opts ...Option) (*PolicySet, error) {
 		return cmp.Or(cmp.Compare(b.Priority, a.Priority), cmp.Compare(a.Name, b.Name))
 	})
 	if !o.noIndex {
-		terms := make([][]clause, len(s.policies))
-		for i, p := range s.policies {
-			terms[i] = p.terms
+		// The index depends only on the policies' terms in evaluation
+		// order: a reload that changed no indexed predicate keeps it.
+		if prev := o.prev; prev != nil && prev.index != nil && sameTerms(prev.policies, s.policies) {
+			s.index = prev.index
+		} else {
+			terms := make([][]clause, len(s.policies))
+			for i, p := range s.policies {
+				terms[i] = p.terms
+			}
+			s.index = buildIndex(terms)
 		}
-		s.index = buildIndex(terms)
 	}
 	if o.memo > 0 {
 		m, err := newMemo(o.memo, s.revision, s.policies)
@@ -442,6 +447,14 @@ func WithPrevious(prev *PolicySet) Option {
 	}
 }
 
+// sameTerms reports whether two sets of policies in evaluation order have
+// the same index terms, policy by policy.
+func sameTerms(a, b []*compiledPolicy) bool {
+	return slices.EqualFunc(a, b, func(x, y *compiledPolicy) bool {
+		return slices.EqualFunc(x.terms, y.terms, func(c, d clause) bool { return slices.Equal(c, d) })
+	})
+}
+
 // reusePolicy returns old's programs for p, which has the same content:
 // p's own positions, and action targets in this set's inventory.
 func (s *PolicySet) reusePolicy(old *compiledPolicy, p *Policy) *compiledPolicy {
@@ -476,25 +489,23 @@ func envFingerprint(env *conditions.Env) string {
 // positions, with the environment it is compiled in. Inventory names in
 // `to` are part of it; their indices are resolved per set.
 func policyHash(p *Policy, env string) [sha256.Size]byte {
-	h := sha256.New()
-	var n [8]byte
+	buf := make([]byte, 0, 1024)
 	str := func(s string) {
-		binary.LittleEndian.PutUint64(n[:], uint64(len(s)))
-		h.Write(n[:])
-		h.Write([]byte(s))
+		buf = binary.AppendUvarint(buf, uint64(len(s)))
+		buf = append(buf, s...)
 	}
-	num := func(v int) { str(strconv.Itoa(v)) }
-	expr := func(x *Expr) {
-		if x == nil {
-			str("\x00nil")
-			return
-		}
-		str(x.Text)
-	}
-	texts := func(ts []Text) {
-		num(len(ts))
-		for _, t := range ts {
+	num := func(v int) { buf = binary.AppendVarint(buf, int64(v)) }
+	flag := func(b bool) { buf = append(buf, boolByte(b)) }
+	text := func(t *Text) {
+		flag(t != nil)
+		if t != nil {
 			str(t.Value)
+		}
+	}
+	expr := func(x *Expr) {
+		flag(x != nil)
+		if x != nil {
+			str(x.Text)
 		}
 	}
 	strs := func(ss []string) {
@@ -506,15 +517,14 @@ func policyHash(p *Policy, env string) [sha256.Size]byte {
 	str(env)
 	str(p.Name)
 	str(p.Description)
-	keys := slices.Sorted(maps.Keys(p.Labels))
-	num(len(keys))
-	for _, k := range keys {
+	num(len(p.Labels))
+	for _, k := range slices.Sorted(maps.Keys(p.Labels)) {
 		str(k)
 		str(p.Labels[k])
 	}
 	num(p.Priority)
 	str(string(p.Mode))
-	str(strconv.FormatBool(p.Fallback))
+	flag(p.Fallback)
 	str(string(p.Failure))
 	num(len(p.Variables))
 	for _, v := range p.Variables {
@@ -522,6 +532,7 @@ func policyHash(p *Policy, env string) [sha256.Size]byte {
 		str(v.Expression.Text)
 	}
 	expr(p.Match)
+	flag(p.Conditions != nil)
 	if c := p.Conditions; c != nil {
 		for _, list := range [][]Condition{c.All, c.Any, c.None} {
 			num(len(list))
@@ -530,44 +541,31 @@ func policyHash(p *Policy, env string) [sha256.Size]byte {
 				str(cond.Message)
 			}
 		}
-	} else {
-		str("\x00nil")
 	}
 	num(len(p.Actions))
 	for _, a := range p.Actions {
 		str(a.Type.Value)
 		expr(a.Where)
-		texts(a.To)
+		num(len(a.To))
+		for _, t := range a.To {
+			str(t.Value)
+		}
 		expr(a.Repository)
 		expr(a.Tag)
 		expr(a.Reason)
-		if a.Webhook != nil {
-			str(a.Webhook.Value)
-		} else {
-			str("\x00nil")
-		}
+		text(a.Webhook)
 		strs(a.Platforms)
-		str(strconv.FormatBool(a.Referrers))
-		if a.Scope != nil {
-			str(a.Scope.Value)
-		} else {
-			str("\x00nil")
-		}
+		flag(a.Referrers)
+		text(a.Scope)
 	}
-	if p.Schedule != nil {
-		str(p.Schedule.Value)
-	} else {
-		str("\x00nil")
-	}
+	text(p.Schedule)
 	num(len(p.Sources))
 	for _, src := range p.Sources {
 		str(src.Registry.Value)
 		strs(src.Repositories)
 		strs(src.Tags)
 	}
-	var out [sha256.Size]byte
-	h.Sum(out[:0])
-	return out
+	return sha256.Sum256(buf)
 }
 
 // parallel calls fn(0..n-1) on up to GOMAXPROCS goroutines.

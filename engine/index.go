@@ -89,19 +89,21 @@ type atomKey struct {
 func buildIndex(terms [][]clause) *policyIndex {
 	ix := &policyIndex{n: len(terms)}
 	ix.pool.New = func() any { s := make([]int32, 0, 64); return &s }
-	shared := map[atomKey]int{}
+	shared := make(map[atomKey]int, 4*len(terms))
 	strict := map[fieldKey]int{}
+	var seen []atomKey // a policy's distinct atoms: few, a scan is enough
 	for _, cs := range terms {
-		seen := map[atomKey]bool{}
+		seen = seen[:0]
 		for _, c := range cs {
 			for _, a := range c {
 				k := atomKey{a.field, a.prefix, a.value}
-				if !seen[k] {
-					seen[k] = true
-					shared[k]++
-					if a.strict {
-						strict[a.field]++
-					}
+				if slices.Contains(seen, k) {
+					continue
+				}
+				seen = append(seen, k)
+				shared[k]++
+				if a.strict {
+					strict[a.field]++
 				}
 			}
 		}
@@ -124,10 +126,10 @@ func buildIndex(terms [][]clause) *policyIndex {
 			ix.always = append(ix.always, int32(i))
 			continue
 		}
-		best := cs[0]
+		best, bestScore := cs[0], score(cs[0])
 		for _, c := range cs[1:] {
-			if score(c) < score(best) {
-				best = c
+			if sc := score(c); sc < bestScore {
+				best, bestScore = c, sc
 			}
 		}
 		for _, a := range best {

@@ -138,3 +138,23 @@ func TestIndexOrdersCandidatesByPriorityAndName(t *testing.T) {
 	require.Len(t, *buf, 40)
 	assert.True(t, slices.IsSorted(*buf))
 }
+
+func BenchmarkBuildIndex(b *testing.B) {
+	var docs []string
+	for i := range 10000 {
+		docs = append(docs, policy(fmt.Sprintf("p%05d", i), fmt.Sprintf(
+			"  match: 'image.registry == \"reg%d.example.com\" && image.repository.startsWith(\"team%d/\") && image.tag.matches(\"^v[0-9]+\\\\\\\\.%d$\") && image.labels[\"team\"] == \"t%d\"'\n", i%50, i, i, i)+replicateAll))
+	}
+	bundle, err := Parse("test.yaml", []byte(inventoryYAML+strings.Join(docs, "\n")))
+	require.NoError(b, err)
+	set, err := Compile(bundle)
+	require.NoError(b, err)
+	terms := make([][]clause, len(set.policies))
+	for i, p := range set.policies {
+		terms[i] = p.terms
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		buildIndex(terms)
+	}
+}
