@@ -162,7 +162,8 @@ func (e *Engine) Reload(ctx context.Context) ReloadEvent {
 	var set *PolicySet
 	err := perr
 	if err == nil {
-		set, err = Compile(b, e.o.compile...)
+		// Unchanged policies keep their compiled programs.
+		set, err = Compile(b, append(slices.Clone(e.o.compile), WithPrevious(old))...)
 	}
 	if err != nil {
 		ev.Err = err
