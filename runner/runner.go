@@ -39,8 +39,8 @@ type Options struct {
 	Concurrency int
 	// Shard restricts the pass to the repositories of one shard.
 	Shard Shard
-	// Client reads sources and reaches destinations. Default: one
-	// configured by Hosts(set).
+	// Client reads sources and reaches destinations. Default:
+	// NewClient(set).
 	Client *registry.Client
 	// Executors carry out the decisions, by action type. Default:
 	// actions.Standard(Client, actions.WithLogger(Logger)).
@@ -129,7 +129,7 @@ func newPass(set *engine.PolicySet, o Options) (*pass, error) {
 		return nil, fmt.Errorf("runner: %w %q", ErrUnknownPolicy, o.Policy)
 	}
 	if o.Client == nil {
-		c, err := registry.New(registry.WithHosts(Hosts(set)...))
+		c, err := NewClient(set)
 		if err != nil {
 			return nil, fmt.Errorf("runner: %w", err)
 		}

@@ -134,8 +134,7 @@ func runRun(ctx context.Context, f runFlags, w io.Writer, regOpts ...registry.Op
 		o.Logger = slog.New(slog.NewJSONHandler(file, nil))
 		execOpts = append(execOpts, actions.WithLogger(o.Logger))
 	}
-	client, err := registry.New(append([]registry.Option{registry.WithVersion(version),
-		registry.WithHosts(runner.Hosts(set)...)}, regOpts...)...)
+	client, err := runner.NewClient(set, append([]registry.Option{registry.WithVersion(version)}, regOpts...)...)
 	if err != nil {
 		return &exitError{code: exitFailure, err: err}
 	}
