@@ -337,3 +337,25 @@ func TestRunFaults(t *testing.T) {
 		assert.Equal(t, it.Digest, headDigest(t, dst+"/mirror/"+strings.TrimPrefix(it.Reference, src+"/")))
 	}
 }
+
+// TestRunCancelled: a pass whose context ends reports every image it
+// did not handle as failed, and returns the context's error.
+func TestRunCancelled(t *testing.T) {
+	src, dst := registrytest.Memory(t), registrytest.Memory(t)
+	for i := range 6 {
+		pushRandom(t, fmt.Sprintf("%s/team/app%d:v1", src, i), 256, 1)
+	}
+	set := loadSet(t, inventory(src, dst), mirrorPolicy)
+	ctx, cancel := context.WithCancel(context.Background())
+	o := options(t, set, &instantClock{})
+	o.Concurrency = 1
+	o.OnItem = func(runner.Item) { cancel() } // after the first image
+	sum, err := runner.Run(ctx, set, o)
+	require.ErrorIs(t, err, context.Canceled)
+	require.Len(t, sum.Items, 6, "no image may be lost")
+	assert.Equal(t, 1, sum.Copied)
+	assert.Equal(t, 5, sum.Failed)
+	for _, it := range sum.Items[1:] {
+		assert.ErrorIs(t, it.Err, context.Canceled, it.Reference)
+	}
+}
