@@ -33,9 +33,13 @@ func (p *pass) image(ctx context.Context, sc scanned) Item {
 		return fail(err)
 	}
 	it.Digest = img.Digest
+	start := p.o.Now()
 	dec, err := p.set.Evaluate(ctx, img, p.o.EvalOptions...)
 	if err != nil {
 		return fail(fmt.Errorf("evaluate %s: %w", sc.ref, err))
+	}
+	if p.o.OnDecision != nil {
+		p.o.OnDecision(ctx, dec, p.o.Now().Sub(start))
 	}
 	for _, e := range dec.Errors {
 		if e.Effect != engine.VerdictBlocked {

@@ -55,6 +55,10 @@ type Options struct {
 	// are never called concurrently.
 	OnStart func(images int)
 	OnItem  func(Item)
+	// OnDecision, when set, gets each decision and how long the
+	// evaluation took, before it is carried out (for metrics and audit).
+	// It is called from several goroutines at once.
+	OnDecision func(ctx context.Context, d *engine.Decision, elapsed time.Duration)
 	// Now is the clock the duration is measured with. Default time.Now.
 	Now func() time.Time
 }

@@ -11,12 +11,15 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/celpolicy/celpolicy/actions"
+	"github.com/celpolicy/celpolicy/engine"
 	"github.com/celpolicy/celpolicy/registry/registrytest"
 	"github.com/celpolicy/celpolicy/runner"
 )
@@ -38,12 +41,18 @@ func TestRunCopiesThenNothing(t *testing.T) {
 	clock := &instantClock{}
 
 	var started, seen int
+	var decided atomic.Int64
 	o := options(t, set, clock)
 	o.OnStart = func(n int) { started = n }
 	o.OnItem = func(runner.Item) { seen++ }
+	o.OnDecision = func(_ context.Context, d *engine.Decision, _ time.Duration) {
+		assert.Equal(t, "mirror-team", d.Targets["mirror"].Policy)
+		decided.Add(1)
+	}
 	sum := run(t, set, o)
 	assert.Equal(t, 3, started)
 	assert.Equal(t, 3, seen)
+	assert.Equal(t, int64(3), decided.Load())
 	assert.Equal(t, []string{src + "/team/a:v1", src + "/team/a:v2", src + "/team/sub/b:v1"}, refs(sum))
 	assert.Equal(t, 3, sum.Images)
 	assert.Equal(t, 3, sum.Copied)
