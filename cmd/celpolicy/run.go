@@ -118,7 +118,7 @@ func runRun(ctx context.Context, f runFlags, w io.Writer, regOpts ...registry.Op
 		return usage("--policy: no policy is named %q", f.policy)
 	}
 	execOpts := []actions.Option{actions.WithVersion(version)}
-	secret, err := webhookSecret(f)
+	secret, err := runWebhookSecret(f)
 	if err != nil {
 		return &exitError{code: exitFailure, err: err}
 	}
@@ -174,8 +174,8 @@ func hasPolicy(set *engine.PolicySet, name string) bool {
 	return false
 }
 
-// webhookSecret reads the secret from the file, or else the environment.
-func webhookSecret(f runFlags) ([]byte, error) {
+// runWebhookSecret reads the secret from the file, or else the environment.
+func runWebhookSecret(f runFlags) ([]byte, error) {
 	if f.secretFile != "" {
 		b, err := os.ReadFile(f.secretFile)
 		if err != nil {

@@ -240,7 +240,7 @@ func TestWebhookSecret(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := webhookSecret(tc.f)
+			got, err := runWebhookSecret(tc.f)
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, string(got))
 		})
