@@ -113,6 +113,9 @@ type PolicySet struct {
 	evals     sync.Pool    // of *evaluation
 	memo      *memo        // nil: no memo (see WithMemo)
 	env       *conditions.Env
+	// tracked plans an untracked program with cost tracking, for images
+	// beyond the cost estimate's bounds.
+	tracked map[*conditions.Program]func() *conditions.Program
 }
 
 type compiledPolicy struct {
@@ -242,6 +245,7 @@ func Compile(b *Bundle, opts ...Option) (*PolicySet, error) {
 	slices.SortFunc(s.policies, func(a, b *compiledPolicy) int {
 		return cmp.Or(cmp.Compare(b.Priority, a.Priority), cmp.Compare(a.Name, b.Name))
 	})
+	s.tracked = trackedPrograms(s.policies, shared, o.prev)
 	if !o.noIndex {
 		// The index depends only on the policies' terms in evaluation
 		// order: a reload that changed no indexed predicate keeps it.
@@ -597,7 +601,14 @@ func parallel(n int, fn func(i int)) {
 // policies of one compilation: policies generated from a template repeat
 // the same where, repository and reason expressions. Programs are
 // immutable; errors are not cached, so each policy reports its own.
-type programCache struct{ m sync.Map }
+//
+// It also plans programs without cost tracking where that is safe (see
+// conditions.Program.Untracked), and remembers how to plan them again
+// with it, for images beyond the cost estimate's bounds.
+type programCache struct {
+	m       sync.Map // programKey -> *conditions.Program
+	tracked sync.Map // untracked *conditions.Program -> func() *conditions.Program
+}
 
 type programKey struct {
 	env   *conditions.Env
@@ -618,6 +629,39 @@ func (c *programCache) compile(env *conditions.Env, text string, scope condition
 	if err != nil {
 		return nil, err
 	}
+	if p.CostEstimate() <= env.RuntimeCostLimit()/2 {
+		if u, err := p.Untracked(); err == nil {
+			c.tracked.Store(u, sync.OnceValue(func() *conditions.Program {
+				if t, err := u.Tracked(); err == nil {
+					return t
+				}
+				return u
+			}))
+			p = u
+		}
+	}
 	actual, _ := c.m.LoadOrStore(k, p)
 	return actual.(*conditions.Program), nil
+}
+
+// trackedPrograms maps every untracked program of the set's policies to
+// its tracked twin, from this compilation or the previous set.
+func trackedPrograms(policies []*compiledPolicy, c *programCache, prev *PolicySet) map[*conditions.Program]func() *conditions.Program {
+	out := map[*conditions.Program]func() *conditions.Program{}
+	add := func(p *conditions.Program) {
+		if f, ok := c.tracked.Load(p); ok {
+			out[p] = f.(func() *conditions.Program)
+		} else if prev != nil && prev.tracked[p] != nil {
+			out[p] = prev.tracked[p]
+		}
+	}
+	for _, cp := range policies {
+		for _, v := range cp.vars {
+			add(v.prg)
+		}
+		for _, p := range cp.programs() {
+			add(p)
+		}
+	}
+	return out
 }

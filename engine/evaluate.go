@@ -75,6 +75,7 @@ func (s *PolicySet) Evaluate(ctx context.Context, img *conditions.Image, opts ..
 		ev = &evaluation{act: &conditions.Activation{}}
 	}
 	ev.set, ev.ctx, ev.opts, ev.targets = s, ctx, o, targets
+	ev.bounded = img.WithinCostBounds()
 	ev.act.Rebind(img, o.now)
 	ev.dec = &Decision{
 		Image:    ImageRef{Reference: img.Reference, Digest: img.Digest},
@@ -102,7 +103,7 @@ func (ev *evaluation) reset() {
 	clear(ev.errBlocks)
 	ev.candidates, ev.errBlocks = ev.candidates[:0], ev.errBlocks[:0]
 	ev.set, ev.ctx, ev.targets, ev.dec, ev.spoken = nil, nil, nil, nil, nil
-	ev.opts = evalOptions{}
+	ev.opts, ev.bounded = evalOptions{}, false
 }
 
 type evaluation struct {
@@ -117,6 +118,21 @@ type evaluation struct {
 	errBlocks  []candidate
 	// spoken is the first enforce policy that matched or failed closed.
 	spoken *compiledPolicy
+	// bounded: the image is within the cost estimate's bounds, so
+	// programs run without cost tracking.
+	bounded bool
+}
+
+// prog returns the program to evaluate: p itself for an image within the
+// cost estimate's bounds, else its twin with cost tracking.
+func (ev *evaluation) prog(p *conditions.Program) *conditions.Program {
+	if ev.bounded {
+		return p
+	}
+	if f := ev.set.tracked[p]; f != nil {
+		return f()
+	}
+	return p
 }
 
 type candidate struct {
@@ -131,7 +147,7 @@ func (ev *evaluation) run(img *conditions.Image) error {
 	// image beyond the cost estimate's bounds could make any policy fail.
 	policies := ev.set.policies
 	n, cands := len(policies), []int32(nil)
-	if ix := ev.set.index; ix != nil && !ev.opts.trace && img.WithinCostBounds() {
+	if ix := ev.set.index; ix != nil && !ev.opts.trace && ev.bounded {
 		buf := ix.candidates(img)
 		defer ix.release(buf)
 		cands = *buf
@@ -300,7 +316,7 @@ type tr0 struct {
 
 func (ev *evaluation) eval(prg *conditions.Program, act *conditions.Activation, tr *PolicyTrace, n tr0) (ref.Val, error) {
 	if tr == nil {
-		return prg.Eval(ev.ctx, act)
+		return ev.prog(prg).Eval(ev.ctx, act)
 	}
 	val, subs, err := prg.Trace(ev.ctx, act)
 	et := ExprTrace{Name: n.name, Target: n.target, Expression: prg.Text(), Message: n.message}
@@ -322,7 +338,7 @@ func (ev *evaluation) eval(prg *conditions.Program, act *conditions.Activation, 
 
 func (ev *evaluation) evalBool(prg *conditions.Program, act *conditions.Activation, tr *PolicyTrace, n tr0) (bool, error) {
 	if tr == nil {
-		return prg.EvalBool(ev.ctx, act)
+		return ev.prog(prg).EvalBool(ev.ctx, act)
 	}
 	val, err := ev.eval(prg, act, tr, n)
 	if err != nil {
@@ -337,7 +353,7 @@ func (ev *evaluation) evalBool(prg *conditions.Program, act *conditions.Activati
 
 func (ev *evaluation) evalString(prg *conditions.Program, act *conditions.Activation, tr *PolicyTrace, n tr0) (string, error) {
 	if tr == nil {
-		return prg.EvalString(ev.ctx, act)
+		return ev.prog(prg).EvalString(ev.ctx, act)
 	}
 	val, err := ev.eval(prg, act, tr, n)
 	if err != nil {
@@ -385,7 +401,7 @@ func (v *varState) Variable(name string) (ref.Val, bool) {
 		}
 		v.trace.Variables = append(v.trace.Variables, et)
 	} else {
-		val, err = cv.prg.Eval(v.ev.ctx, v.act)
+		val, err = v.ev.prog(cv.prg).Eval(v.ev.ctx, v.act)
 	}
 	if err != nil {
 		val = types.NewErr("variables.%s: %v", cv.name, err)

@@ -29,27 +29,40 @@ type fieldIndex struct {
 	absent []int32
 }
 
-// trieNode is a byte trie of prefixes; policies sit at the node where
-// their prefix ends.
+// trieNode is a radix trie of prefixes: each node holds the text from
+// its parent (label) and the policies whose prefix ends at it.
 type trieNode struct {
-	edges    []trieEdge // sorted by byte
+	label    string
+	children []*trieNode // sorted by the first byte of their label
 	policies []int32
 }
 
-type trieEdge struct {
-	b    byte
-	node *trieNode
+func (t *trieNode) child(c byte) (int, bool) {
+	i := sort.Search(len(t.children), func(k int) bool { return t.children[k].label[0] >= c })
+	return i, i < len(t.children) && t.children[i].label[0] == c
 }
 
 func (t *trieNode) insert(prefix string, p int32) {
 	n := t
-	for i := 0; i < len(prefix); i++ {
-		c := prefix[i]
-		j := sort.Search(len(n.edges), func(k int) bool { return n.edges[k].b >= c })
-		if j == len(n.edges) || n.edges[j].b != c {
-			n.edges = slices.Insert(n.edges, j, trieEdge{b: c, node: &trieNode{}})
+	for prefix != "" {
+		i, ok := n.child(prefix[0])
+		if !ok {
+			n.children = slices.Insert(n.children, i, &trieNode{label: prefix, policies: []int32{p}})
+			return
 		}
-		n = n.edges[j].node
+		c := n.children[i]
+		common := 0
+		for common < len(c.label) && common < len(prefix) && c.label[common] == prefix[common] {
+			common++
+		}
+		if common < len(c.label) {
+			// Split c at the end of the common text.
+			mid := &trieNode{label: c.label[:common], children: []*trieNode{c}}
+			c.label = c.label[common:]
+			n.children[i] = mid
+			c = mid
+		}
+		n, prefix = c, prefix[common:]
 	}
 	n.policies = append(n.policies, p)
 }
@@ -57,22 +70,22 @@ func (t *trieNode) insert(prefix string, p int32) {
 // collect appends the policies of every prefix of s.
 func (t *trieNode) collect(s string, out []int32) []int32 {
 	n := t
-	for i := 0; ; i++ {
+	for {
 		out = append(out, n.policies...)
-		if i == len(s) {
+		if s == "" {
 			return out
 		}
 		var next *trieNode
-		for _, e := range n.edges { // few edges per node: a scan beats a search
-			if e.b == s[i] {
-				next = e.node
+		for _, c := range n.children { // few children per node: a scan beats a search
+			if c.label[0] == s[0] {
+				next = c
 				break
 			}
 		}
-		if next == nil {
+		if next == nil || len(next.label) > len(s) || s[:len(next.label)] != next.label {
 			return out
 		}
-		n = next
+		n, s = next, s[len(next.label):]
 	}
 }
 

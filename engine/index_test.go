@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -156,5 +157,60 @@ func BenchmarkBuildIndex(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buildIndex(terms)
+	}
+}
+
+func TestTrie(t *testing.T) {
+	var root trieNode
+	prefixes := []string{"team1", "team1/", "team10/", "te", "other", "team1/app", "t"}
+	for i, p := range prefixes {
+		root.insert(p, int32(i))
+	}
+	root.insert("team1", 7)
+	for s, want := range map[string][]int32{
+		"team1/app/x": {6, 3, 0, 7, 1, 5},
+		"team10/y":    {6, 3, 0, 7, 2},
+		"team2":       {6, 3},
+		"other":       {4},
+		"":            nil,
+		"x":           nil,
+	} {
+		got := root.collect(s, nil)
+		slices.Sort(got)
+		slices.Sort(want)
+		assert.Equal(t, want, got, s)
+	}
+}
+
+// TestCostLimitBeyondTheEstimateBounds checks that an image beyond the
+// cost estimate's bounds is still stopped by the runtime cost limit:
+// programs run without cost tracking only for images within them.
+func TestCostLimitBeyondTheEstimateBounds(t *testing.T) {
+	env, err := conditions.NewEnv(conditions.WithRuntimeCostLimit(20_000))
+	require.NoError(t, err)
+	b, err := Parse("test.yaml", []byte(inventoryYAML+policy("scan",
+		"  match: 'image.registry == \"docker.io\" && image.labels.exists(k, k.startsWith(\"zz\"))'\n"+replicateAll)))
+	require.NoError(t, err)
+	for _, opts := range [][]Option{{WithEnv(env)}, {WithEnv(env), WithoutIndex()}} {
+		set, err := Compile(b, opts...)
+		require.NoError(t, err)
+		require.Len(t, set.tracked, 1, "the match runs untracked within the bounds")
+		img := webImage()
+		img.Labels = map[string]string{}
+		for i := range 200 {
+			img.Labels[fmt.Sprintf("label-%03d", i)] = "x"
+		}
+		d, err := set.Evaluate(context.Background(), img, At(evalNow))
+		require.NoError(t, err)
+		assert.Empty(t, d.Errors, "within the bounds")
+
+		for i := range 5000 {
+			img.Labels[fmt.Sprintf("label-%04d", i)] = "x"
+		}
+		d, err = set.Evaluate(context.Background(), img, At(evalNow))
+		require.NoError(t, err)
+		if assert.Len(t, d.Errors, 1, "beyond the bounds") {
+			assert.Contains(t, d.Errors[0].Message, "cost limit")
+		}
 	}
 }

@@ -61,7 +61,7 @@ func newMemo(size int, revision string, policies []*compiledPolicy) (*memo, erro
 	}
 	r.normalize()
 	m := &memo{cache: cache, seed: maphash.MakeSeed(), reads: r, revision: revision}
-	for k := range r.keys {
+	for _, k := range r.keys {
 		switch k.field {
 		case "labels":
 			m.labelKeys = append(m.labelKeys, k.key)
@@ -69,8 +69,6 @@ func newMemo(size int, revision string, policies []*compiledPolicy) (*memo, erro
 			m.annotationKeys = append(m.annotationKeys, k.key)
 		}
 	}
-	slices.Sort(m.labelKeys)
-	slices.Sort(m.annotationKeys)
 	return m, nil
 }
 
@@ -90,21 +88,21 @@ func (m *memo) key(buf []byte, img *conditions.Image, o *evalOptions) []byte {
 	str(img.Registry)
 	str(img.Repository)
 	str(img.Tag)
-	all := r.fields["*"]
-	if all || r.fields["mediaType"] {
+	f := r.fields
+	if f.has(readMediaType) {
 		str(img.MediaType)
 	}
-	if all || r.fields["source"] {
+	if f.has(readSource) {
 		str(img.Source)
 	}
-	if all || r.fields["size"] {
+	if f.has(readSize) {
 		i64(img.Size)
 	}
-	if all || r.fields["created"] || r.clock {
+	if f.has(readCreated) || r.clock {
 		i64(img.Created.UnixNano())
 		buf = append(buf, boolByte(img.Created.IsZero()))
 	}
-	if all || r.fields["layers"] {
+	if f.has(readLayers) {
 		i64(int64(len(img.Layers)))
 		for _, l := range img.Layers {
 			str(l.Digest)
@@ -112,21 +110,21 @@ func (m *memo) key(buf []byte, img *conditions.Image, o *evalOptions) []byte {
 			i64(l.Size)
 		}
 	}
-	if all || r.fields["platforms"] {
+	if f.has(readPlatforms) {
 		i64(int64(len(img.Platforms)))
 		for _, p := range img.Platforms {
 			str(p)
 		}
 	}
-	if all || r.fields["referrers"] {
+	if f.has(readReferrers) {
 		i64(int64(len(img.Referrers)))
 		for _, ref := range img.Referrers {
 			str(ref.ArtifactType)
 			str(ref.Digest)
 		}
 	}
-	buf = m.mapKey(buf, img.Labels, all || r.fields["labels"], m.labelKeys)
-	buf = m.mapKey(buf, img.Annotations, all || r.fields["annotations"], m.annotationKeys)
+	buf = m.mapKey(buf, img.Labels, f.has(readLabels), m.labelKeys)
+	buf = m.mapKey(buf, img.Annotations, f.has(readAnnotations), m.annotationKeys)
 	// The clock: now itself, or where it and the image's age fall among
 	// the literals they are compared with.
 	if r.clock {

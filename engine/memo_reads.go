@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"slices"
 	"time"
 
@@ -13,10 +14,10 @@ import (
 // imageReads is what a policy's expressions read of the image and of
 // the clock: the memo keys a decision by exactly that.
 type imageReads struct {
-	fields map[string]bool // image fields read as a whole
+	fields fieldSet // image fields read as a whole
 	// keys of labels and annotations read one by one (a map read as a
-	// whole is in fields).
-	keys map[fieldKey]bool
+	// whole is in fields), sorted.
+	keys []fieldKey
 	// ages and nows are the literal thresholds image.age and now are
 	// compared with: a decision depends only on which side of each the
 	// image's age and now fall.
@@ -27,9 +28,54 @@ type imageReads struct {
 	clock bool
 }
 
-func newImageReads() *imageReads {
-	return &imageReads{fields: map[string]bool{}, keys: map[fieldKey]bool{}}
+// fieldSet is a set of image fields, one bit each.
+type fieldSet uint32
+
+const (
+	readAll fieldSet = 1 << iota // the image as a whole
+	readMediaType
+	readSource
+	readSize
+	readCreated
+	readAge
+	readLayers
+	readPlatforms
+	readReferrers
+	readLabels
+	readAnnotations
+	readOther // registry, repository, tag, digest, reference: always keyed
+)
+
+func fieldBit(name string) fieldSet {
+	switch name {
+	case "mediaType":
+		return readMediaType
+	case "source":
+		return readSource
+	case "size":
+		return readSize
+	case "created":
+		return readCreated
+	case "age":
+		return readAge
+	case "layers":
+		return readLayers
+	case "platforms":
+		return readPlatforms
+	case "referrers":
+		return readReferrers
+	case "labels":
+		return readLabels
+	case "annotations":
+		return readAnnotations
+	}
+	return readOther
 }
+
+// has reports whether any of bits is read, or the whole image.
+func (f fieldSet) has(bits fieldSet) bool { return f&(bits|readAll) != 0 }
+
+func newImageReads() *imageReads { return &imageReads{} }
 
 // policyReads collects what every expression of a compiled policy reads.
 func policyReads(cp *compiledPolicy) *imageReads {
@@ -40,6 +86,7 @@ func policyReads(cp *compiledPolicy) *imageReads {
 	for _, prg := range cp.programs() {
 		r.walk(expr(prg))
 	}
+	r.normalize()
 	return r
 }
 
@@ -67,29 +114,23 @@ func (cp *compiledPolicy) programs() []*conditions.Program {
 
 // merge adds o to r.
 func (r *imageReads) merge(o *imageReads) {
-	for f := range o.fields {
-		r.fields[f] = true
-	}
-	for k := range o.keys {
-		r.keys[k] = true
-	}
+	r.fields |= o.fields
+	r.keys = append(r.keys, o.keys...)
 	r.ages = append(r.ages, o.ages...)
 	r.nows = append(r.nows, o.nows...)
 	r.clock = r.clock || o.clock
 }
 
-// normalize sorts and dedupes the thresholds and drops keys of maps read
-// as a whole.
+// normalize sorts and dedupes keys and thresholds, and drops keys of
+// maps read as a whole.
 func (r *imageReads) normalize() {
 	slices.Sort(r.ages)
-	r.ages = slices.Compact(r.ages)
+	r.ages = slices.Clip(slices.Compact(r.ages))
 	slices.SortFunc(r.nows, func(a, b time.Time) int { return a.Compare(b) })
-	r.nows = slices.CompactFunc(r.nows, time.Time.Equal)
-	for k := range r.keys {
-		if r.fields[k.field] {
-			delete(r.keys, k)
-		}
-	}
+	r.nows = slices.Clip(slices.CompactFunc(r.nows, time.Time.Equal))
+	r.keys = slices.DeleteFunc(r.keys, func(k fieldKey) bool { return r.fields.has(fieldBit(k.field)) })
+	slices.SortFunc(r.keys, func(a, b fieldKey) int { return cmp.Or(cmp.Compare(a.field, b.field), cmp.Compare(a.key, b.key)) })
+	r.keys = slices.Clip(slices.Compact(r.keys))
 }
 
 func (r *imageReads) walk(e ast.Expr) {
@@ -97,21 +138,21 @@ func (r *imageReads) walk(e ast.Expr) {
 	case ast.IdentKind:
 		switch e.AsIdent() {
 		case "image":
-			r.fields["*"], r.clock = true, true
+			r.fields, r.clock = r.fields|readAll, true
 		case "now":
 			r.clock = true
 		}
 	case ast.SelectKind:
 		s := e.AsSelect()
 		if isImage(s.Operand()) {
-			r.fields[s.FieldName()] = true
+			r.fields |= fieldBit(s.FieldName())
 			if s.FieldName() == "age" {
 				r.clock = true
 			}
 			return
 		}
 		if m, ok := mapField(s.Operand()); ok {
-			r.keys[fieldKey{m, s.FieldName()}] = true
+			r.keys = append(r.keys, fieldKey{m, s.FieldName()})
 			return
 		}
 		r.walk(s.Operand())
@@ -131,7 +172,7 @@ func (r *imageReads) walk(e ast.Expr) {
 		for _, v := range []string{c.IterVar(), c.IterVar2(), c.AccuVar()} {
 			if v == "image" || v == "now" {
 				// A shadowing loop variable: assume everything is read.
-				r.fields["*"], r.clock = true, true
+				r.fields, r.clock = r.fields|readAll, true
 			}
 		}
 		for _, x := range []ast.Expr{c.IterRange(), c.AccuInit(), c.LoopCondition(), c.LoopStep(), c.Result()} {
@@ -166,14 +207,14 @@ func (r *imageReads) call(c ast.CallExpr) bool {
 	case operators.Index, operators.OptIndex, operators.OptSelect:
 		if m, ok := mapField(args[0]); ok {
 			if k, ok := stringLiteral(args[1]); ok {
-				r.keys[fieldKey{m, k}] = true
+				r.keys = append(r.keys, fieldKey{m, k})
 				return true
 			}
 		}
 	case operators.In:
 		if m, ok := mapField(args[1]); ok {
 			if k, ok := stringLiteral(args[0]); ok {
-				r.keys[fieldKey{m, k}] = true
+				r.keys = append(r.keys, fieldKey{m, k})
 				return true
 			}
 		}
@@ -182,7 +223,7 @@ func (r *imageReads) call(c ast.CallExpr) bool {
 		for _, s := range [2][2]ast.Expr{{args[0], args[1]}, {args[1], args[0]}} {
 			if isImageField(s[0], "age") {
 				if d, ok := durationLiteral(s[1]); ok {
-					r.fields["age"] = true
+					r.fields |= readAge
 					r.ages = append(r.ages, d)
 					return true
 				}
