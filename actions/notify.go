@@ -17,6 +17,7 @@ import (
 
 	"github.com/celpolicy/celpolicy/conditions"
 	"github.com/celpolicy/celpolicy/engine"
+	"github.com/celpolicy/celpolicy/internal/redact"
 )
 
 // Webhook headers.
@@ -97,14 +98,18 @@ func (n *Notifier) Execute(ctx context.Context, t Task) (Result, error) {
 	if attempts > 1 {
 		res.Attempts = attempts
 	}
+	// Webhook URLs often carry a token: logs and reports get them
+	// without user information and query.
+	shown := redact.URL(url)
 	attrs := []slog.Attr{slog.String("image", imageRef(t.Image)), slog.String("policy", t.Policy),
-		slog.String("webhook", url), slog.String("delivery", delivery), slog.Int("attempts", attempts)}
+		slog.String("webhook", shown), slog.String("delivery", delivery), slog.Int("attempts", attempts)}
 	if err != nil {
+		err = redact.Wrap(err, url)
 		n.o.logger.LogAttrs(ctx, slog.LevelError, "notify", append(attrs, slog.String("error", err.Error()))...)
-		return res, fmt.Errorf("notify %s: %w", url, err)
+		return res, fmt.Errorf("notify %s: %w", shown, err)
 	}
 	n.o.logger.LogAttrs(ctx, slog.LevelInfo, "notify", append(attrs, slog.Int("status", status))...)
-	res.Outcome, res.Detail = Notified, fmt.Sprintf("%s answered %d", url, status)
+	res.Outcome, res.Detail = Notified, fmt.Sprintf("%s answered %d", shown, status)
 	return res, nil
 }
 

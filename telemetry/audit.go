@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/url"
 	"slices"
 	"time"
 
 	"github.com/celpolicy/celpolicy/engine"
+	"github.com/celpolicy/celpolicy/internal/redact"
 )
 
 // Audit writes one structured record per decision, per action outcome
@@ -98,18 +98,18 @@ func (a *Audit) Action(ctx context.Context, r ActionRecord) {
 	}
 	add("target", r.Target)
 	add("destination", r.Destination)
-	add("webhook", RedactURL(r.Webhook))
+	add("webhook", redact.URL(r.Webhook))
 	add("reason", r.Reason)
 	if r.Bytes > 0 {
 		attrs = append(attrs, slog.Int64("bytes", r.Bytes))
 	}
 	if r.Duration > 0 {
-		attrs = append(attrs, slog.Duration("duration", r.Duration))
+		attrs = append(attrs, slog.String("duration", r.Duration.String()))
 	}
 	level := slog.LevelInfo
 	if r.Err != nil {
 		level = slog.LevelError
-		attrs = append(attrs, slog.String("error", redactError(r.Err)))
+		attrs = append(attrs, slog.String("error", redact.Error(r.Err, r.Webhook)))
 	}
 	a.log.Log(ctx, level, "action", attrs...)
 }
@@ -142,30 +142,4 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-// RedactURL removes user information and the query from a URL, where
-// tokens and passwords travel.
-func RedactURL(raw string) string {
-	if raw == "" {
-		return ""
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	u.User = nil
-	u.RawQuery = ""
-	u.Fragment = ""
-	return u.String()
-}
-
-// redactError removes URLs' credentials from an error message: HTTP
-// client errors quote the URL they failed on.
-func redactError(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Op + " " + RedactURL(ue.URL) + ": " + ue.Err.Error()
-	}
-	return err.Error()
 }

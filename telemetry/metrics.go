@@ -148,6 +148,16 @@ func (m *Metrics) ObserveReload(ev engine.ReloadEvent) {
 	}
 }
 
+// ObserveSchedules starts the run series of scheduled policies at zero,
+// so that dashboards and alerts see them before the first run or skip.
+func (m *Metrics) ObserveSchedules(policies []string) {
+	for _, p := range policies {
+		m.runs.WithLabelValues(p, "success")
+		m.runs.WithLabelValues(p, "failure")
+		m.skipped.WithLabelValues(p)
+	}
+}
+
 // ObserveRun counts a scheduled pass of a policy.
 func (m *Metrics) ObserveRun(policy string, err error) {
 	outcome := "success"

@@ -121,7 +121,7 @@ func TestAuditKeepsSecretsOut(t *testing.T) {
 	recs := records(t, &buf)
 	require.Len(t, recs, 2)
 	assert.Equal(t, "https://hooks.example.com/notify", recs[0]["webhook"])
-	assert.Equal(t, "Post https://hooks.example.com/notify: connection refused", recs[0]["error"])
+	assert.Equal(t, `Post "https://hooks.example.com/notify": connection refused`, recs[0]["error"])
 	assert.Equal(t, "ERROR", recs[0]["level"])
 	assert.Equal(t, "done", recs[1]["outcome"])
 	assert.Equal(t, 10.0, recs[1]["bytes"])

@@ -106,6 +106,7 @@ Exit codes:
 		newListCmd(),
 		newExplainCmd(),
 		newRunCmd(),
+		newServeCmd(),
 	)
 	return root
 }

@@ -28,6 +28,9 @@ type Config struct {
 	ReloadDebounce  time.Duration
 	PollInterval    time.Duration
 	ShutdownTimeout time.Duration
+	// NotifySecretFile holds the HMAC-SHA256 key that signs webhook
+	// notifications; empty for unsigned ones.
+	NotifySecretFile string
 }
 
 // Setting is one configuration setting, under the names it has in the
@@ -82,6 +85,8 @@ func Settings() []Setting {
 			set: duration(func(c *Config, d time.Duration) { c.ReloadDebounce = d }, true)},
 		{Key: "reload.pollInterval", Default: "0s", Help: "poll policy files this often instead of file events (0: events)",
 			set: duration(func(c *Config, d time.Duration) { c.PollInterval = d }, true)},
+		{Key: "notify.secretFile", Default: "", Help: "file holding the key that signs notifications (X-Celpolicy-Signature)",
+			set: func(c *Config, v string) error { c.NotifySecretFile = v; return nil }},
 		{Key: "shutdown.timeout", Default: "30s", Help: "how long shutdown waits for running passes and requests",
 			set: duration(func(c *Config, d time.Duration) { c.ShutdownTimeout = d }, false)},
 	}

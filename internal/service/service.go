@@ -38,8 +38,9 @@ type Service struct {
 }
 
 // New loads the policies and builds every part; it fails when the
-// policies do not load. pass runs scheduled passes.
-func New(cfg *config.Config, logger *slog.Logger, pass Pass) (*Service, error) {
+// policies do not load. pass runs scheduled passes; compile options (a
+// decision memo, say) are added to the configuration's.
+func New(cfg *config.Config, logger *slog.Logger, pass Pass, compile ...engine.Option) (*Service, error) {
 	if pass == nil {
 		return nil, errors.New("service: pass must not be nil")
 	}
@@ -58,7 +59,7 @@ func New(cfg *config.Config, logger *slog.Logger, pass Pass) (*Service, error) {
 		return nil, err
 	}
 	opts := []engine.EngineOption{
-		engine.WithCompileOptions(engine.WithCombining(cfg.Combining)),
+		engine.WithCompileOptions(append([]engine.Option{engine.WithCombining(cfg.Combining)}, compile...)...),
 		engine.WithLogger(logger),
 		engine.WithDebounce(cfg.ReloadDebounce),
 		engine.WithPolling(cfg.PollInterval),
@@ -70,7 +71,7 @@ func New(cfg *config.Config, logger *slog.Logger, pass Pass) (*Service, error) {
 	}
 	set := s.engine.PolicySet()
 	metrics.ObserveLoad(set, time.Now())
-	if err := s.sched.Plan(set); err != nil {
+	if err := s.plan(set); err != nil {
 		return nil, err
 	}
 	s.handler, err = server.New(
@@ -97,9 +98,21 @@ func (s *Service) reloaded(ev engine.ReloadEvent) {
 	if ev.Err != nil {
 		return
 	}
-	if err := s.sched.Plan(s.engine.PolicySet()); err != nil {
+	if err := s.plan(s.engine.PolicySet()); err != nil {
 		s.log.Error("re-planning schedules failed", "error", err.Error())
 	}
+}
+
+func (s *Service) plan(set *engine.PolicySet) error {
+	if err := s.sched.Plan(set); err != nil {
+		return err
+	}
+	var scheduled []string
+	for _, e := range s.sched.Entries() {
+		scheduled = append(scheduled, e.Policy)
+	}
+	s.tel.Metrics.ObserveSchedules(scheduled)
+	return nil
 }
 
 type runObserver struct{ m *telemetry.Metrics }
