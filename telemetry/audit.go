@@ -78,7 +78,7 @@ type ActionRecord struct {
 	// Webhook of a notify; its user information and query are removed.
 	Webhook  string
 	Reason   string // block
-	Outcome  string // done, skipped, failed, dry-run
+	Outcome  string // the executor's outcome (copied, present, ...), or dry-run
 	Err      error
 	Bytes    int64
 	Duration time.Duration

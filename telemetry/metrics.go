@@ -46,7 +46,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "celpolicy_actions_total",
-			Help: "Actions carried out, by type (replicate, block, notify, delete) and outcome (done, skipped, failed, dry-run).",
+			Help: "Actions carried out, by type (replicate, block, notify, delete) and outcome (copied, present, skipped, blocked, notified, deleted, failed, dry-run).",
 		}, []string{"type", "outcome"}),
 		actionLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "celpolicy_action_duration_seconds",
