@@ -188,7 +188,7 @@ func parseFile(name string, data []byte, errs *ErrorList) []*document {
 		}
 		d := &document{dec: &decoder{src: src, errs: errs}}
 		before := len(*errs)
-		d.dec.decode(root, reflectValue(&d.raw), "")
+		d.dec.decode(nil, root, reflectValue(&d.raw), "")
 		for i := 0; root.Kind == yaml.MappingNode && i+1 < len(root.Content); i += 2 {
 			if root.Content[i].Value == "spec" {
 				d.raw.SpecKey = root.Content[i]

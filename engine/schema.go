@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"encoding/json"
+	"gopkg.in/yaml.v3"
 	"reflect"
 	"strings"
 )
@@ -140,12 +141,12 @@ func (g *schemaGen) object(t reflect.Type, typeName string) map[string]any {
 
 func (g *schemaGen) schemaOf(t reflect.Type) map[string]any {
 	switch t {
-	case textType:
+	case reflect.TypeFor[Text]():
 		return map[string]any{"type": "string"}
-	case exprType:
+	case reflect.TypeFor[Expr]():
 		// The decoder reads any scalar as an expression: match: true.
 		return map[string]any{"type": []string{"string", "boolean"}}
-	case nodePtrType:
+	case reflect.TypeFor[*yaml.Node]():
 		return map[string]any{}
 	}
 	switch t.Kind() {

@@ -15,8 +15,7 @@ func reflectValue(p any) reflect.Value { return reflect.ValueOf(p).Elem() }
 func (d *document) registry(errs *ErrorList) *Registry {
 	var spec rawRegistrySpec
 	before := len(*errs)
-	d.dec.key = d.raw.SpecKey
-	d.dec.decode(d.raw.Spec, reflectValue(&spec), "spec")
+	d.dec.decode(d.raw.SpecKey, d.raw.Spec, reflectValue(&spec), "spec")
 	r := &Registry{
 		Name:     d.raw.Metadata.Name.Value,
 		Labels:   d.raw.Metadata.Labels,
@@ -56,8 +55,7 @@ func ParseSchedule(spec string) (cron.Schedule, error) {
 
 func (d *document) policy(inventory map[string]*Registry, errs *ErrorList) *Policy {
 	var spec rawPolicySpec
-	d.dec.key = d.raw.SpecKey
-	d.dec.decode(d.raw.Spec, reflectValue(&spec), "spec")
+	d.dec.decode(d.raw.SpecKey, d.raw.Spec, reflectValue(&spec), "spec")
 	p := &Policy{
 		Name:        d.raw.Metadata.Name.Value,
 		Description: d.raw.Metadata.Description,
