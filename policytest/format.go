@@ -172,7 +172,7 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // Parse decodes a test file's content; name is the file's path, used in
 // errors and to resolve imageFile paths.
 func Parse(name string, data []byte) (*File, error) {
-	d := &decoder{file: name}
+	d := newDecoder(name)
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var root yaml.Node
 	if err := dec.Decode(&root); err != nil {
@@ -233,8 +233,8 @@ func Parse(name string, data []byte) (*File, error) {
 			c.Now = f.Now
 		}
 	}
-	if len(d.errs) > 0 {
-		return nil, d.errs
+	if errs := d.errors(); len(errs) > 0 {
+		return nil, errs
 	}
 	return f, nil
 }
