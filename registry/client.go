@@ -82,7 +82,7 @@ func New(opts ...Option) (*Client, error) {
 // it. A tag read within the tag TTL of an earlier one, and an image whose
 // digest is cached, cost no registry request.
 func (c *Client) Image(ctx context.Context, ref string) (*conditions.Image, error) {
-	img, err := c.image(ctx, ref)
+	img, err := c.image(ctx, ref, true)
 	if err != nil {
 		return nil, fmt.Errorf("read image %q: %w", ref, err)
 	}
@@ -119,7 +119,9 @@ func (c *Client) Images(ctx context.Context, refs []string) []Result {
 	return results
 }
 
-func (c *Client) image(ctx context.Context, s string) (*conditions.Image, error) {
+// image reads an image; withReferrers says whether to look up its
+// referrers too (up to five more requests for an uncached image).
+func (c *Client) image(ctx context.Context, s string, withReferrers bool) (*conditions.Image, error) {
 	r, err := c.parse(s)
 	if err != nil {
 		return nil, err
@@ -153,9 +155,11 @@ func (c *Client) image(ctx context.Context, s string) (*conditions.Image, error)
 	if digest == "" {
 		c.cache.setTag(r.tagKey(), meta.Digest)
 	}
-	refs, err := c.referrers(ctx, r, meta.Digest)
-	if err != nil {
-		return nil, err
+	var refs []conditions.Referrer
+	if withReferrers {
+		if refs, err = c.referrers(ctx, r, meta.Digest); err != nil {
+			return nil, err
+		}
 	}
 	img := clone(meta)
 	img.Registry, img.Repository, img.Tag = r.registry, r.repository, r.tag
