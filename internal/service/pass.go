@@ -41,7 +41,7 @@ func NewPass(pc PassConfig) Pass {
 		if client != nil && slices.Equal(h, hosts) {
 			return client, nil
 		}
-		c, err := registry.New(append(slices.Clone(pc.Registry), registry.WithHosts(h...))...)
+		c, err := runner.NewClient(set, pc.Registry...)
 		if err != nil {
 			return nil, err
 		}
