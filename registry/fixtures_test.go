@@ -13,16 +13,13 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/stretchr/testify/require"
 
 	"github.com/celpolicy/celpolicy/registry"
+	"github.com/celpolicy/celpolicy/registry/registrytest"
 )
 
 // fakeClock advances only when told to, or by the waits it is asked for,
@@ -124,105 +121,50 @@ type platformSpec struct {
 	created           time.Time
 }
 
-// newImage is a random OCI image with the given config and manifest
-// annotations.
+// The image builders live in registrytest, shared with other packages'
+// tests; these names keep this package's tests short.
 func newImage(t testing.TB, p platformSpec, annotations map[string]string) v1.Image {
 	t.Helper()
-	img, err := random.Image(512, 2)
-	require.NoError(t, err)
-	return withConfig(t, img, p, annotations)
+	return registrytest.Image(t, p.config(), annotations)
 }
 
 func withConfig(t testing.TB, img v1.Image, p platformSpec, annotations map[string]string) v1.Image {
 	t.Helper()
-	img = mutate.MediaType(img, types.OCIManifestSchema1)
-	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	cf, err := img.ConfigFile()
-	require.NoError(t, err)
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture, cf.Variant = p.os, p.arch, p.variant
-	cf.Config.Labels = p.labels
-	cf.Created = v1.Time{Time: p.created}
-	img, err = mutate.ConfigFile(img, cf)
-	require.NoError(t, err)
-	if annotations != nil {
-		img = mutate.Annotations(img, annotations).(v1.Image)
-	}
-	return img
+	return registrytest.WithConfig(t, img, p.config(), annotations)
 }
 
-// newIndex is an OCI index of the images, each with its platform, plus
-// the given index annotations.
+func (p platformSpec) config() registrytest.ImageConfig {
+	return registrytest.ImageConfig{OS: p.os, Arch: p.arch, Variant: p.variant, Labels: p.labels, Created: p.created}
+}
+
 func newIndex(t testing.TB, annotations map[string]string, imgs []v1.Image, platforms []*v1.Platform) v1.ImageIndex {
 	t.Helper()
-	var adds []mutate.IndexAddendum
-	for i, img := range imgs {
-		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: platforms[i]}})
-	}
-	idx := mutate.IndexMediaType(mutate.AppendManifests(empty.Index, adds...), types.OCIImageIndex)
-	return mutate.Annotations(idx, annotations).(v1.ImageIndex)
+	return registrytest.Index(t, annotations, imgs, platforms)
 }
 
-// newArtifact is an OCI artifact of the given type that refers to subject.
 func newArtifact(t testing.TB, artifactType types.MediaType, subject v1.Descriptor) v1.Image {
 	t.Helper()
-	layer, err := random.Layer(64, "application/vnd.example.payload")
-	require.NoError(t, err)
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	require.NoError(t, err)
-	img = mutate.MediaType(img, types.OCIManifestSchema1)
-	img = mutate.ConfigMediaType(img, artifactType)
-	return mutate.Subject(img, subject).(v1.Image)
+	return registrytest.Artifact(t, artifactType, subject)
 }
 
 func push(t testing.TB, ref string, w remote.Taggable) {
 	t.Helper()
-	r, err := name.ParseReference(ref)
-	require.NoError(t, err)
-	switch v := w.(type) {
-	case v1.Image:
-		require.NoError(t, remote.Write(r, v))
-	case v1.ImageIndex:
-		require.NoError(t, remote.WriteIndex(r, v))
-	default:
-		require.NoError(t, remote.Put(r, v))
-	}
+	registrytest.Push(t, ref, w)
 }
 
-func descriptor(t testing.TB, w partialDescribable) v1.Descriptor {
+func descriptor(t testing.TB, w registrytest.Describable) v1.Descriptor {
 	t.Helper()
-	d, err := w.Digest()
-	require.NoError(t, err)
-	s, err := w.Size()
-	require.NoError(t, err)
-	mt, err := w.MediaType()
-	require.NoError(t, err)
-	return v1.Descriptor{Digest: d, Size: s, MediaType: mt}
+	return registrytest.Descriptor(t, w)
 }
 
-type partialDescribable interface {
-	Digest() (v1.Hash, error)
-	Size() (int64, error)
-	MediaType() (types.MediaType, error)
-}
-
-// imageSize is config plus layers, as the package documents.
 func imageSize(t testing.TB, img v1.Image) int64 {
 	t.Helper()
-	m, err := img.Manifest()
-	require.NoError(t, err)
-	n := m.Config.Size
-	for _, l := range m.Layers {
-		n += l.Size
-	}
-	return n
+	return registrytest.Size(t, img)
 }
 
-func digestOf(t testing.TB, w partialDescribable) string {
+func digestOf(t testing.TB, w registrytest.Describable) string {
 	t.Helper()
-	d, err := w.Digest()
-	require.NoError(t, err)
-	return d.String()
+	return registrytest.Digest(t, w)
 }
 
 // paginate serves the catalog and tag lists page by page with Link
