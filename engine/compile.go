@@ -113,9 +113,10 @@ type PolicySet struct {
 	evals     sync.Pool    // of *evaluation
 	memo      *memo        // nil: no memo (see WithMemo)
 	env       *conditions.Env
-	// tracked plans an untracked program with cost tracking, for images
-	// beyond the cost estimate's bounds.
-	tracked map[*conditions.Program]func() *conditions.Program
+	// tracked holds, planned on first use, the program with cost
+	// tracking of each program evaluated for an image beyond the cost
+	// estimate's bounds (*conditions.Program -> func() *conditions.Program).
+	tracked sync.Map
 }
 
 type compiledPolicy struct {
@@ -245,13 +246,21 @@ func Compile(b *Bundle, opts ...Option) (*PolicySet, error) {
 	slices.SortFunc(s.policies, func(a, b *compiledPolicy) int {
 		return cmp.Or(cmp.Compare(b.Priority, a.Priority), cmp.Compare(a.Name, b.Name))
 	})
-	s.tracked = trackedPrograms(s.policies, shared, o.prev)
 	if !o.noIndex {
 		// The index depends only on the policies' terms in evaluation
-		// order: a reload that changed no indexed predicate keeps it.
-		if prev := o.prev; prev != nil && prev.index != nil && sameTerms(prev.policies, s.policies) {
+		// order: a reload that changed no indexed predicate keeps it, one
+		// that changed a few updates a copy.
+		prev := o.prev
+		changed, ok := map[int][]clause(nil), false
+		if prev != nil && prev.index != nil {
+			changed, ok = changedTerms(prev.policies, s.policies)
+		}
+		switch {
+		case ok && len(changed) == 0:
 			s.index = prev.index
-		} else {
+		case ok:
+			s.index = prev.index.update(changed)
+		default:
 			terms := make([][]clause, len(s.policies))
 			for i, p := range s.policies {
 				terms[i] = p.terms
@@ -451,12 +460,38 @@ func WithPrevious(prev *PolicySet) Option {
 	}
 }
 
-// sameTerms reports whether two sets of policies in evaluation order have
-// the same index terms, policy by policy.
-func sameTerms(a, b []*compiledPolicy) bool {
-	return slices.EqualFunc(a, b, func(x, y *compiledPolicy) bool {
-		return slices.EqualFunc(x.terms, y.terms, func(c, d clause) bool { return slices.Equal(c, d) })
-	})
+// changedTerms compares two sets of policies in evaluation order: when
+// they are the same policies in the same order, it returns the positions
+// whose index terms changed, and true when there are few enough to
+// update the previous index rather than build it again.
+func changedTerms(prev, next []*compiledPolicy) (map[int][]clause, bool) {
+	if len(prev) != len(next) {
+		return nil, false
+	}
+	changed := map[int][]clause{}
+	for i, p := range prev {
+		n := next[i]
+		if p.Name != n.Name {
+			return nil, false
+		}
+		if !sameClauses(p.terms, n.terms) {
+			if len(changed) == maxIndexUpdate {
+				return nil, false
+			}
+			changed[i] = n.terms
+		}
+	}
+	return changed, true
+}
+
+func sameClauses(a, b []clause) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) == 0 || &a[0] == &b[0] { // a reused policy shares its terms
+		return true
+	}
+	return slices.EqualFunc(a, b, func(c, d clause) bool { return slices.Equal(c, d) })
 }
 
 // reusePolicy returns old's programs for p, which has the same content:
@@ -522,9 +557,11 @@ func policyHash(p *Policy, env string) [sha256.Size]byte {
 	str(p.Name)
 	str(p.Description)
 	num(len(p.Labels))
-	for _, k := range slices.Sorted(maps.Keys(p.Labels)) {
-		str(k)
-		str(p.Labels[k])
+	if len(p.Labels) > 0 {
+		for _, k := range slices.Sorted(maps.Keys(p.Labels)) {
+			str(k)
+			str(p.Labels[k])
+		}
 	}
 	num(p.Priority)
 	str(string(p.Mode))
@@ -603,11 +640,10 @@ func parallel(n int, fn func(i int)) {
 // immutable; errors are not cached, so each policy reports its own.
 //
 // It also plans programs without cost tracking where that is safe (see
-// conditions.Program.Untracked), and remembers how to plan them again
-// with it, for images beyond the cost estimate's bounds.
+// conditions.Program.Untracked); the evaluator plans their tracked twin
+// for images beyond the cost estimate's bounds.
 type programCache struct {
-	m       sync.Map // programKey -> *conditions.Program
-	tracked sync.Map // untracked *conditions.Program -> func() *conditions.Program
+	m sync.Map // programKey -> *conditions.Program
 }
 
 type programKey struct {
@@ -631,37 +667,9 @@ func (c *programCache) compile(env *conditions.Env, text string, scope condition
 	}
 	if p.CostEstimate() <= env.RuntimeCostLimit()/2 {
 		if u, err := p.Untracked(); err == nil {
-			c.tracked.Store(u, sync.OnceValue(func() *conditions.Program {
-				if t, err := u.Tracked(); err == nil {
-					return t
-				}
-				return u
-			}))
 			p = u
 		}
 	}
 	actual, _ := c.m.LoadOrStore(k, p)
 	return actual.(*conditions.Program), nil
-}
-
-// trackedPrograms maps every untracked program of the set's policies to
-// its tracked twin, from this compilation or the previous set.
-func trackedPrograms(policies []*compiledPolicy, c *programCache, prev *PolicySet) map[*conditions.Program]func() *conditions.Program {
-	out := map[*conditions.Program]func() *conditions.Program{}
-	add := func(p *conditions.Program) {
-		if f, ok := c.tracked.Load(p); ok {
-			out[p] = f.(func() *conditions.Program)
-		} else if prev != nil && prev.tracked[p] != nil {
-			out[p] = prev.tracked[p]
-		}
-	}
-	for _, cp := range policies {
-		for _, v := range cp.vars {
-			add(v.prg)
-		}
-		for _, p := range cp.programs() {
-			add(p)
-		}
-	}
-	return out
 }

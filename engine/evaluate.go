@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"cel.dev/cel-go/common/types"
@@ -129,10 +130,16 @@ func (ev *evaluation) prog(p *conditions.Program) *conditions.Program {
 	if ev.bounded {
 		return p
 	}
-	if f := ev.set.tracked[p]; f != nil {
-		return f()
+	f, ok := ev.set.tracked.Load(p)
+	if !ok {
+		f, _ = ev.set.tracked.LoadOrStore(p, sync.OnceValue(func() *conditions.Program {
+			if t, err := p.Tracked(); err == nil {
+				return t
+			}
+			return p
+		}))
 	}
-	return p
+	return f.(func() *conditions.Program)()
 }
 
 type candidate struct {

@@ -17,6 +17,8 @@ type policyIndex struct {
 	always []int32 // sorted
 	fields []*fieldIndex
 	n      int // policies in the set
+	// chosen is the clause each policy is filed under; nil: always.
+	chosen []clause
 	pool   sync.Pool
 }
 
@@ -43,12 +45,46 @@ func (t *trieNode) child(c byte) (int, bool) {
 }
 
 func (t *trieNode) insert(prefix string, p int32) {
+	n := t.find(prefix)
+	n.policies = append(n.policies, p)
+}
+
+// clone copies the trie's nodes; their policy slices are shared, clipped
+// so that an append copies them.
+func (t *trieNode) clone() *trieNode {
+	c := &trieNode{label: t.label, policies: slices.Clip(t.policies), children: make([]*trieNode, len(t.children))}
+	for i, ch := range t.children {
+		c.children[i] = ch.clone()
+	}
+	return c
+}
+
+// get returns the node where prefix ends, or nil; it changes nothing.
+func (t *trieNode) get(prefix string) *trieNode {
 	n := t
 	for prefix != "" {
 		i, ok := n.child(prefix[0])
 		if !ok {
-			n.children = slices.Insert(n.children, i, &trieNode{label: prefix, policies: []int32{p}})
-			return
+			return nil
+		}
+		c := n.children[i]
+		if len(c.label) > len(prefix) || prefix[:len(c.label)] != c.label {
+			return nil
+		}
+		n, prefix = c, prefix[len(c.label):]
+	}
+	return n
+}
+
+// find returns the node where prefix ends, creating it.
+func (t *trieNode) find(prefix string) *trieNode {
+	n := t
+	for prefix != "" {
+		i, ok := n.child(prefix[0])
+		if !ok {
+			c := &trieNode{label: prefix}
+			n.children = slices.Insert(n.children, i, c)
+			return c
 		}
 		c := n.children[i]
 		common := 0
@@ -56,7 +92,6 @@ func (t *trieNode) insert(prefix string, p int32) {
 			common++
 		}
 		if common < len(c.label) {
-			// Split c at the end of the common text.
 			mid := &trieNode{label: c.label[:common], children: []*trieNode{c}}
 			c.label = c.label[common:]
 			n.children[i] = mid
@@ -64,7 +99,7 @@ func (t *trieNode) insert(prefix string, p int32) {
 		}
 		n, prefix = c, prefix[common:]
 	}
-	n.policies = append(n.policies, p)
+	return n
 }
 
 // collect appends the policies of every prefix of s.
@@ -100,7 +135,7 @@ type atomKey struct {
 // whose atoms the fewest other policies share. terms[i] are the clauses
 // of policies[i]; nil terms make a policy always a candidate.
 func buildIndex(terms [][]clause) *policyIndex {
-	ix := &policyIndex{n: len(terms)}
+	ix := &policyIndex{n: len(terms), chosen: make([]clause, len(terms))}
 	ix.pool.New = func() any { s := make([]int32, 0, 64); return &s }
 	shared := make(map[atomKey]int, 4*len(terms))
 	strict := map[fieldKey]int{}
@@ -145,6 +180,7 @@ func buildIndex(terms [][]clause) *policyIndex {
 				best, bestScore = c, sc
 			}
 		}
+		ix.chosen[i] = best
 		for _, a := range best {
 			f := byField[a.field]
 			if f == nil {
@@ -164,6 +200,116 @@ func buildIndex(terms [][]clause) *policyIndex {
 		}
 	}
 	return ix
+}
+
+// maxIndexUpdate is how many changed policies an index is updated for
+// rather than built again.
+const maxIndexUpdate = 64
+
+// update returns a copy of ix in which the policies at the positions of
+// changed are filed under their new terms; the policies at every other
+// position must be unchanged. ix itself, in use by evaluations, is left
+// as it was: what changes is copied first. New clauses are chosen by the
+// postings they would join.
+func (ix *policyIndex) update(changed map[int][]clause) *policyIndex {
+	nx := &policyIndex{n: ix.n, chosen: slices.Clone(ix.chosen), always: slices.Clone(ix.always),
+		fields: slices.Clone(ix.fields)}
+	nx.pool.New = ix.pool.New
+	copied := map[fieldKey]*fieldIndex{}
+	field := func(k fieldKey) *fieldIndex {
+		if f := copied[k]; f != nil {
+			return f
+		}
+		for i, f := range nx.fields {
+			if f.key == k {
+				c := &fieldIndex{key: k, eq: make(map[string][]int32, len(f.eq)), prefix: *f.prefix.clone(), absent: slices.Clip(f.absent)}
+				for v, ps := range f.eq {
+					c.eq[v] = slices.Clip(ps)
+				}
+				nx.fields[i], copied[k] = c, c
+				return c
+			}
+		}
+		c := &fieldIndex{key: k, eq: map[string][]int32{}}
+		nx.fields = append(nx.fields, c)
+		copied[k] = c
+		return c
+	}
+	without := func(ps []int32, p int32) []int32 {
+		return slices.DeleteFunc(slices.Clone(ps), func(q int32) bool { return q == p })
+	}
+	for i, terms := range changed {
+		p := int32(i)
+		if old := nx.chosen[i]; old == nil {
+			nx.always = without(nx.always, p)
+		} else {
+			for _, a := range old {
+				f := field(a.field)
+				if a.prefix {
+					n := f.prefix.find(a.value)
+					n.policies = without(n.policies, p)
+				} else if ps := without(f.eq[a.value], p); len(ps) > 0 {
+					f.eq[a.value] = ps
+				} else {
+					delete(f.eq, a.value)
+				}
+				if a.strict {
+					f.absent = without(f.absent, p)
+				}
+			}
+		}
+		nx.chosen[i] = nil
+		if len(terms) == 0 {
+			j, _ := slices.BinarySearch(nx.always, p)
+			nx.always = slices.Insert(nx.always, j, p)
+			continue
+		}
+		best, bestScore := terms[0], -1
+		for _, c := range terms {
+			sc := 0
+			for _, a := range c {
+				sc += nx.postings(a)
+			}
+			if bestScore < 0 || sc < bestScore {
+				best, bestScore = c, sc
+			}
+		}
+		nx.chosen[i] = best
+		for _, a := range best {
+			f := field(a.field)
+			if a.prefix {
+				f.prefix.insert(a.value, p)
+			} else {
+				f.eq[a.value] = append(f.eq[a.value], p)
+			}
+			if a.strict && !slices.Contains(f.absent, p) {
+				f.absent = append(f.absent, p)
+			}
+		}
+	}
+	return nx
+}
+
+// postings estimates how many policies an atom would share a posting
+// with, as buildIndex scores it.
+func (ix *policyIndex) postings(a atom) int {
+	for _, f := range ix.fields {
+		if f.key != a.field {
+			continue
+		}
+		n := len(f.eq[a.value])
+		if a.prefix {
+			n = 0
+			if t := f.prefix.get(a.value); t != nil {
+				n = len(t.policies)
+			}
+		}
+		if a.strict {
+			n += len(f.absent) / 8
+		}
+		return n
+	}
+	return 0
 }
 
 // candidates returns, in evaluation order, the policies that may match

@@ -117,3 +117,42 @@ func TestCompileSharesIdenticalExpressions(t *testing.T) {
 	assert.Same(t, where("p0"), where("p7"))
 	assert.NotSame(t, set.Expressions("p0")[0].Program, set.Expressions("p7")[0].Program)
 }
+
+func TestWithPreviousUpdatesTheIndex(t *testing.T) {
+	docs := func(repo string) string {
+		var out []string
+		for i := range 20 {
+			r := fmt.Sprintf("team%d/", i)
+			if i == 7 {
+				r = repo
+			}
+			out = append(out, policy(fmt.Sprintf("p%02d", i), fmt.Sprintf("  match: 'image.repository.startsWith(\"%s\") && image.size < 1000'\n", r)+replicateAll))
+		}
+		return inventoryYAML + strings.Join(out, "\n")
+	}
+	prev, err := Compile(mustParse(t, docs("team7/")))
+	require.NoError(t, err)
+	next, err := Compile(mustParse(t, docs("acme/")), WithPrevious(prev))
+	require.NoError(t, err)
+	require.NotSame(t, prev.index, next.index)
+
+	names := func(s *PolicySet, repo string) []string {
+		buf := s.index.candidates(&conditions.Image{Repository: repo})
+		defer s.index.release(buf)
+		var out []string
+		for _, i := range *buf {
+			out = append(out, s.policies[i].Name)
+		}
+		return out
+	}
+	assert.Equal(t, []string{"p07"}, names(next, "acme/web"))
+	assert.Empty(t, names(next, "team7/web"))
+	assert.Equal(t, []string{"p07"}, names(prev, "team7/web"), "the previous set's index is unchanged")
+	assert.Empty(t, names(prev, "acme/web"))
+
+	fresh, err := Compile(mustParse(t, docs("acme/")))
+	require.NoError(t, err)
+	for _, repo := range []string{"acme/web", "team7/x", "team1/y", "team12/z"} {
+		assert.Equal(t, names(fresh, repo), names(next, repo), repo)
+	}
+}
