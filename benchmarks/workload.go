@@ -91,9 +91,9 @@ const regoHeader = "package celpolicy\n"
 //	3: registry equality plus a bound: size (K even) or age (K odd)
 //	4: two of these with ||: label or tag (K even), glob or 3 (K odd)
 //
-// MixedImage belongs to team 7: policies 35 to 39 match it, and the
-// 40 registry policies of its registry (K%50 == 7) are real candidates
-// that only the size or age bound rejects.
+// MixedImage belongs to team 7: policies 35 to 39 match it, and the 80
+// other policies that name its registry (K%50 == 7, kinds 3 and 4) are
+// real candidates that only their age bound rejects.
 func Mixed(n int) *Workload {
 	w := &Workload{Name: "mixed", N: n, Image: MixedImage()}
 	var rego strings.Builder
