@@ -110,7 +110,9 @@ func runRun(ctx context.Context, f runFlags, w io.Writer, regOpts ...registry.Op
 		}
 		o.EvalOptions = append(o.EvalOptions, engine.At(now))
 	}
-	set, err := engine.Load(f.policies)
+	// A pass decides many images that differ only in fields no policy
+	// reads (tags of one repository, say): the memo decides those once.
+	set, err := engine.Load(f.policies, engine.WithMemo(runMemoSize))
 	if err != nil {
 		return loadError(err)
 	}
@@ -164,6 +166,9 @@ func runRun(ctx context.Context, f runFlags, w io.Writer, regOpts ...registry.Op
 	}
 	return nil
 }
+
+// runMemoSize bounds the decisions a run remembers.
+const runMemoSize = 10000
 
 func hasPolicy(set *engine.PolicySet, name string) bool {
 	for _, p := range set.Policies() {
