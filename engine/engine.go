@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -332,9 +331,9 @@ func (e *Engine) fingerprint() string {
 
 // diffPolicies names the policies a reload added, removed and modified.
 func diffPolicies(old, cur *PolicySet) (added, removed, modified []string) {
-	before := map[string]string{}
+	before := map[string][32]byte{}
 	for _, p := range old.policies {
-		before[p.Name] = policyDigest(p.Policy)
+		before[p.Name] = policyHash(p.Policy, "")
 	}
 	after := map[string]bool{}
 	for _, p := range cur.policies {
@@ -343,7 +342,7 @@ func diffPolicies(old, cur *PolicySet) (added, removed, modified []string) {
 		switch {
 		case !ok:
 			added = append(added, p.Name)
-		case d != policyDigest(p.Policy):
+		case d != policyHash(p.Policy, ""):
 			modified = append(modified, p.Name)
 		}
 	}
@@ -356,67 +355,4 @@ func diffPolicies(old, cur *PolicySet) (added, removed, modified []string) {
 	slices.Sort(removed)
 	slices.Sort(modified)
 	return added, removed, modified
-}
-
-// policyDigest hashes what a policy says, not where it stands in a file.
-func policyDigest(p *Policy) string {
-	type expr struct{ Text string }
-	conv := func(e *Expr) *expr {
-		if e == nil {
-			return nil
-		}
-		return &expr{e.Text}
-	}
-	type action struct {
-		Type                           string
-		Where, Repository, Tag, Reason *expr
-		To, Platforms                  []string
-		Webhook, Scope                 string
-		Referrers                      bool
-	}
-	view := struct {
-		Name, Description, Mode, Failure, Schedule string
-		Priority                                   int
-		Fallback                                   bool
-		Labels                                     map[string]string
-		Variables                                  [][2]string
-		Match                                      *expr
-		Conditions                                 [3][][2]string
-		Actions                                    []action
-		Sources                                    [][3]any
-	}{Name: p.Name, Description: p.Description, Mode: string(p.Mode), Failure: string(p.Failure),
-		Priority: p.Priority, Fallback: p.Fallback, Labels: p.Labels, Match: conv(p.Match)}
-	if p.Schedule != nil {
-		view.Schedule = p.Schedule.Value
-	}
-	for _, v := range p.Variables {
-		view.Variables = append(view.Variables, [2]string{v.Name.Value, v.Expression.Text})
-	}
-	if c := p.Conditions; c != nil {
-		for i, list := range [][]Condition{c.All, c.Any, c.None} {
-			for _, cond := range list {
-				view.Conditions[i] = append(view.Conditions[i], [2]string{cond.Expression.Text, cond.Message})
-			}
-		}
-	}
-	for _, a := range p.Actions {
-		va := action{Type: a.Type.Value, Where: conv(a.Where), Repository: conv(a.Repository), Tag: conv(a.Tag),
-			Reason: conv(a.Reason), Platforms: a.Platforms, Referrers: a.Referrers}
-		for _, t := range a.To {
-			va.To = append(va.To, t.Value)
-		}
-		if a.Webhook != nil {
-			va.Webhook = a.Webhook.Value
-		}
-		if a.Scope != nil {
-			va.Scope = a.Scope.Value
-		}
-		view.Actions = append(view.Actions, va)
-	}
-	for _, s := range p.Sources {
-		view.Sources = append(view.Sources, [3]any{s.Registry.Value, s.Repositories, s.Tags})
-	}
-	data, _ := json.Marshal(view)
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
 }

@@ -1,0 +1,75 @@
+package engine
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"cel.dev/cel-go/cel"
+	"github.com/celpolicy/celpolicy/conditions"
+)
+
+// parallel calls fn(0..n-1) on up to GOMAXPROCS goroutines.
+func parallel(n int, fn func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// programCache shares the program of an expression text among the
+// policies of one compilation: policies generated from a template repeat
+// the same where, repository and reason expressions. Programs are
+// immutable; errors are not cached, so each policy reports its own.
+//
+// It also plans programs without cost tracking where that is safe (see
+// conditions.Program.Untracked); the evaluator plans their tracked twin
+// for images beyond the cost estimate's bounds.
+type programCache struct {
+	m sync.Map // programKey -> *conditions.Program
+}
+
+type programKey struct {
+	env   *conditions.Env
+	scope conditions.Scope
+	want  string
+	text  string
+}
+
+func (c *programCache) compile(env *conditions.Env, text string, scope conditions.Scope, want *cel.Type) (*conditions.Program, error) {
+	k := programKey{env: env, scope: scope, text: text}
+	if want != nil {
+		k.want = want.String()
+	}
+	if p, ok := c.m.Load(k); ok {
+		return p.(*conditions.Program), nil
+	}
+	p, err := env.Compile(text, scope, want)
+	if err != nil {
+		return nil, err
+	}
+	if p.CostEstimate() <= env.RuntimeCostLimit()/2 {
+		if u, err := p.Untracked(); err == nil {
+			p = u
+		}
+	}
+	actual, _ := c.m.LoadOrStore(k, p)
+	return actual.(*conditions.Program), nil
+}
