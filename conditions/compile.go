@@ -30,11 +30,30 @@ func (e *CompileError) Error() string {
 	return strings.Join(parts, "; ")
 }
 
+// CompileOption adjusts how Compile plans a program.
+type CompileOption func(*compileOptions)
+
+type compileOptions struct {
+	untrackedBelow uint64
+}
+
+// PlanUntrackedBelow plans the program without runtime cost tracking when
+// its static estimate is at most cost (see Program.Tracked for inputs
+// beyond the estimate's bounds). Tracking costs about a third of a simple
+// evaluation; planning twice to drop it would cost a third of a compile.
+func PlanUntrackedBelow(cost uint64) CompileOption {
+	return func(o *compileOptions) { o.untrackedBelow = cost }
+}
+
 // Compile parses, type-checks and cost-checks one expression and plans its
 // program. want is the type the expression must have (cel.BoolType,
 // cel.StringType) or nil for any type. A problem with the expression is a
 // *CompileError.
-func (e *Env) Compile(expr string, scope Scope, want *cel.Type) (*Program, error) {
+func (e *Env) Compile(expr string, scope Scope, want *cel.Type, opts ...CompileOption) (*Program, error) {
+	var o compileOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	env := e.scopes[scope]
 	ast, iss := env.Compile(expr)
 	if iss.Err() != nil {
@@ -61,11 +80,11 @@ func (e *Env) Compile(expr string, scope Scope, want *cel.Type) (*Program, error
 			"worst-case cost %s exceeds the limit of %d: iterate over fewer or smaller lists and maps, avoid nested loops and regular expressions inside loops",
 			costString(est.Max), e.staticLimit)}}}
 	}
-	prg, err := env.Program(ast,
-		cel.CostLimit(e.runtimeLimit),
-		cel.InterruptCheckFrequency(e.interruptFreq),
-		cel.EvalOptions(cel.OptOptimize),
-	)
+	planOpts := []cel.ProgramOption{cel.InterruptCheckFrequency(e.interruptFreq), cel.EvalOptions(cel.OptOptimize)}
+	if est.Max > o.untrackedBelow {
+		planOpts = append(planOpts, cel.CostLimit(e.runtimeLimit))
+	}
+	prg, err := env.Program(ast, planOpts...)
 	if err != nil {
 		return nil, &CompileError{Issues: []Issue{{Line: 1, Column: 1, Message: "plan program: " + err.Error()}}}
 	}

@@ -40,7 +40,7 @@ func parallel(n int, fn func(i int)) {
 // immutable; errors are not cached, so each policy reports its own.
 //
 // It also plans programs without cost tracking where that is safe (see
-// conditions.Program.Untracked); the evaluator plans their tracked twin
+// conditions.PlanUntrackedBelow); the evaluator plans their tracked twin
 // for images beyond the cost estimate's bounds.
 type programCache struct {
 	m sync.Map // programKey -> *conditions.Program
@@ -61,14 +61,9 @@ func (c *programCache) compile(env *conditions.Env, text string, scope condition
 	if p, ok := c.m.Load(k); ok {
 		return p.(*conditions.Program), nil
 	}
-	p, err := env.Compile(text, scope, want)
+	p, err := env.Compile(text, scope, want, conditions.PlanUntrackedBelow(env.RuntimeCostLimit()/2))
 	if err != nil {
 		return nil, err
-	}
-	if p.CostEstimate() <= env.RuntimeCostLimit()/2 {
-		if u, err := p.Untracked(); err == nil {
-			p = u
-		}
 	}
 	actual, _ := c.m.LoadOrStore(k, p)
 	return actual.(*conditions.Program), nil
