@@ -80,21 +80,42 @@ blocked at every target (or at --target).`,
 }
 
 func runEval(ctx context.Context, f evalFlags, stdin io.Reader, w io.Writer, regOpts ...registry.Option) error {
+	set, dec, err := decide(ctx, f, stdin, regOpts...)
+	if err != nil {
+		return err
+	}
+	if f.output == "json" {
+		err = writeJSON(w, dec)
+	} else {
+		err = writeDecision(w, set, dec, f.target)
+	}
+	if err != nil {
+		return &exitError{code: exitFailure, err: err}
+	}
+	if f.failBlocked && !dec.Allowed {
+		return &exitError{code: exitDisallow}
+	}
+	return nil
+}
+
+// decide checks the flags, loads the policies, reads the image and
+// evaluates it: what eval and explain share.
+func decide(ctx context.Context, f evalFlags, stdin io.Reader, regOpts ...registry.Option) (*engine.PolicySet, *engine.Decision, error) {
 	usage := func(format string, args ...any) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
 	}
 	if f.output != "text" && f.output != "json" {
-		return usage("-o must be text or json, not %q", f.output)
+		return nil, nil, usage("-o must be text or json, not %q", f.output)
 	}
 	combining, err := engine.ParseCombining(f.combining)
 	if err != nil {
-		return usage("--combining: %v", err)
+		return nil, nil, usage("--combining: %v", err)
 	}
 	var opts []engine.EvalOption
 	if f.now != "" {
 		now, err := time.Parse(time.RFC3339, f.now)
 		if err != nil {
-			return usage("--now %q: want RFC 3339, e.g. 2026-11-27T12:00:00Z", f.now)
+			return nil, nil, usage("--now %q: want RFC 3339, e.g. 2026-11-27T12:00:00Z", f.now)
 		}
 		opts = append(opts, engine.At(now))
 	}
@@ -106,7 +127,7 @@ func runEval(ctx context.Context, f evalFlags, stdin io.Reader, w io.Writer, reg
 	}
 	set, err := engine.Load(f.policies, engine.WithCombining(combining))
 	if err != nil {
-		return loadError(err)
+		return nil, nil, loadError(err)
 	}
 	var img *conditions.Image
 	if f.imageRef != "" {
@@ -115,30 +136,23 @@ func runEval(ctx context.Context, f evalFlags, stdin io.Reader, w io.Writer, reg
 		img, err = readImageFile(f.imageFile, stdin)
 	}
 	if err != nil {
-		return &exitError{code: exitFailure, err: err}
+		return nil, nil, &exitError{code: exitFailure, err: err}
 	}
 	dec, err := set.Evaluate(ctx, img, opts...)
 	if err != nil {
 		var ut *engine.UnknownTargetError
 		if errors.As(err, &ut) {
-			return usage("--target: %v", err)
+			return nil, nil, usage("--target: %v", err)
 		}
-		return &exitError{code: exitFailure, err: err}
+		return nil, nil, &exitError{code: exitFailure, err: err}
 	}
-	if f.output == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(dec)
-	} else {
-		err = writeDecision(w, set, dec, f.target)
-	}
-	if err != nil {
-		return &exitError{code: exitFailure, err: err}
-	}
-	if f.failBlocked && !dec.Allowed {
-		return &exitError{code: exitDisallow}
-	}
-	return nil
+	return set, dec, nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // loadError prints every policy problem, one per line, and fails.

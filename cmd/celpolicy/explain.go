@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/celpolicy/celpolicy/engine"
 	"github.com/spf13/cobra"
@@ -56,47 +53,13 @@ with a hint at the optional form (image.labels.?key.orValue("")).
 }
 
 func runExplain(ctx context.Context, f explainFlags, stdin io.Reader, w io.Writer) error {
-	usage := func(format string, args ...any) error {
-		return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
-	}
-	if f.output != "text" && f.output != "json" {
-		return usage("-o must be text or json, not %q", f.output)
-	}
-	combining, err := engine.ParseCombining(f.combining)
+	_, dec, err := decide(ctx, evalFlags{policies: f.policies, imageFile: f.imageFile, target: f.target,
+		now: f.now, output: f.output, combining: f.combining, explain: true}, stdin)
 	if err != nil {
-		return usage("--combining: %v", err)
-	}
-	opts := []engine.EvalOption{engine.WithTrace()}
-	if f.now != "" {
-		now, err := time.Parse(time.RFC3339, f.now)
-		if err != nil {
-			return usage("--now %q: want RFC 3339, e.g. 2026-11-27T12:00:00Z", f.now)
-		}
-		opts = append(opts, engine.At(now))
-	}
-	if f.target != "" {
-		opts = append(opts, engine.ForTarget(f.target))
-	}
-	img, err := readImageFile(f.imageFile, stdin)
-	if err != nil {
-		return &exitError{code: exitFailure, err: err}
-	}
-	set, err := engine.Load(f.policies, engine.WithCombining(combining))
-	if err != nil {
-		return loadError(err)
-	}
-	dec, err := set.Evaluate(ctx, img, opts...)
-	if err != nil {
-		var ut *engine.UnknownTargetError
-		if errors.As(err, &ut) {
-			return usage("--target: %v", err)
-		}
-		return &exitError{code: exitFailure, err: err}
+		return err
 	}
 	if f.output == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(dec); err != nil {
+		if err := writeJSON(w, dec); err != nil {
 			return &exitError{code: exitFailure, err: err}
 		}
 		return nil

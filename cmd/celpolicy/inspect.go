@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -73,9 +72,7 @@ func runInspect(ctx context.Context, ref, output string, insecure bool, w io.Wri
 		return err
 	}
 	if output == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(img)
+		return writeJSON(w, img)
 	}
 	return writeImage(w, img)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -73,9 +72,7 @@ func runList(paths []string, output string, w io.Writer) error {
 		if list == nil {
 			list = []listedPolicy{}
 		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(list); err != nil {
+		if err := writeJSON(w, list); err != nil {
 			return &exitError{code: exitFailure, err: err}
 		}
 		return nil

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -152,9 +151,7 @@ func runRun(ctx context.Context, f runFlags, w io.Writer, regOpts ...registry.Op
 	}
 	rep.finish(sum)
 	if f.output == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(sum); err != nil {
+		if err := writeJSON(w, sum); err != nil {
 			return &exitError{code: exitFailure, err: err}
 		}
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -47,9 +46,7 @@ func runValidate(paths []string, output string, w io.Writer) error {
 		if list == nil {
 			list = engine.ErrorList{}
 		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(map[string]any{"valid": len(list) == 0, "errors": list}); err != nil {
+		if err := writeJSON(w, map[string]any{"valid": len(list) == 0, "errors": list}); err != nil {
 			return &exitError{code: exitFailure, err: err}
 		}
 	} else if len(list) > 0 {
