@@ -3,6 +3,7 @@ package conditions
 import (
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"cel.dev/cel-go/cel"
@@ -88,8 +89,11 @@ func (e *Env) Compile(expr string, scope Scope, want *cel.Type, opts ...CompileO
 	if err != nil {
 		return nil, &CompileError{Issues: []Issue{{Line: 1, Column: 1, Message: "plan program: " + err.Error()}}}
 	}
-	return &Program{env: env, ast: ast, prg: prg, text: expr, want: want, cost: est.Max,
-		runtimeLimit: e.runtimeLimit, trace: lazyTracer(env, ast, e.runtimeLimit)}, nil
+	p := &Program{env: env, ast: &atomic.Pointer[cel.Ast]{}, out: ast.OutputType(), prg: prg, text: expr,
+		want: want, cost: est.Max, runtimeLimit: e.runtimeLimit}
+	p.ast.Store(ast)
+	p.trace = lazyTracer(env, p.AST, e.runtimeLimit)
+	return p, nil
 }
 
 func costString(c uint64) string {

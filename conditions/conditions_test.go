@@ -252,3 +252,32 @@ func TestNormalize(t *testing.T) {
 }
 
 const sha = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+func TestReleaseAST(t *testing.T) {
+	env, err := NewEnv()
+	require.NoError(t, err)
+	prg, err := env.Compile(`image.labels["team"] == "web" && image.size > 10`, ImageScope, cel.BoolType)
+	require.NoError(t, err)
+	before := astText(t, prg)
+	prg.ReleaseAST()
+	assert.Equal(t, before, astText(t, prg), "the rebuilt AST is the same expression")
+	assert.Equal(t, cel.BoolType, prg.OutputType())
+	ok, err := prg.EvalBool(context.Background(), NewActivation(testImage(), testNow))
+	require.NoError(t, err)
+	assert.True(t, ok)
+	_, subs, err := prg.Trace(context.Background(), NewActivation(testImage(), testNow))
+	require.NoError(t, err)
+	assert.NotEmpty(t, subs, "explain works on a released program")
+	tracked, err := prg.Tracked()
+	require.NoError(t, err)
+	ok, err = tracked.EvalBool(context.Background(), NewActivation(testImage(), testNow))
+	require.NoError(t, err)
+	assert.True(t, ok)
+}
+
+func astText(t *testing.T, p *Program) string {
+	t.Helper()
+	s, err := cel.AstToString(p.AST())
+	require.NoError(t, err)
+	return s
+}

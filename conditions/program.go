@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -17,8 +18,11 @@ import (
 // Program is a compiled expression. It is immutable and safe for
 // concurrent use.
 type Program struct {
-	env          *cel.Env
-	ast          *cel.Ast
+	env *cel.Env
+	// ast is the checked expression, or nil once released (ReleaseAST);
+	// AST checks the text again then. Shared by the copies Tracked makes.
+	ast          *atomic.Pointer[cel.Ast]
+	out          *cel.Type
 	prg          cel.Program
 	text         string
 	want         *cel.Type
@@ -34,14 +38,31 @@ type Program struct {
 func (p *Program) Text() string { return p.text }
 
 // OutputType returns the type the checker inferred for the expression.
-func (p *Program) OutputType() *cel.Type { return p.ast.OutputType() }
+func (p *Program) OutputType() *cel.Type { return p.out }
 
 // CostEstimate returns the worst-case static cost of the expression.
 func (p *Program) CostEstimate() uint64 { return p.cost }
 
 // AST returns the checked expression, for tools that inspect it (lint,
-// the policy index).
-func (p *Program) AST() *cel.Ast { return p.ast }
+// the policy index, explain). After ReleaseAST it checks the text again,
+// in the environment it was compiled in, which cannot fail, and does not
+// keep the result: those tools are rare, memory is not.
+func (p *Program) AST() *cel.Ast {
+	if a := p.ast.Load(); a != nil {
+		return a
+	}
+	a, iss := p.env.Compile(p.text)
+	if iss.Err() != nil {
+		panic(fmt.Sprintf("conditions: %q compiled once and no longer does: %v", p.text, iss.Err()))
+	}
+	return a
+}
+
+// ReleaseAST lets the checked expression go: a planned program does not
+// need it, and it is about as large as the program. Holders of many
+// programs (a policy set) release them once they have inspected them;
+// AST rebuilds it on demand.
+func (p *Program) ReleaseAST() { p.ast.Store(nil) }
 
 // Eval evaluates the program. A CEL runtime error (a missing map key, a
 // cost limit, a cancelled ctx) is returned as an error.
@@ -167,6 +188,9 @@ func (p *Program) tracer() (*tracer, error) {
 }
 
 func newTracer(env *cel.Env, checked *cel.Ast, runtimeLimit uint64) (*tracer, error) {
+	if checked == nil {
+		return nil, fmt.Errorf("no checked expression to trace")
+	}
 	prg, err := env.Program(checked,
 		cel.CostLimit(runtimeLimit),
 		cel.InterruptCheckFrequency(100),
@@ -256,6 +280,6 @@ func (p *Program) Trace(ctx context.Context, act *Activation) (ref.Val, []SubVal
 	return val, subs, evalErr
 }
 
-func lazyTracer(env *cel.Env, checked *cel.Ast, runtimeLimit uint64) func() (*tracer, error) {
-	return sync.OnceValues(func() (*tracer, error) { return newTracer(env, checked, runtimeLimit) })
+func lazyTracer(env *cel.Env, checked func() *cel.Ast, runtimeLimit uint64) func() (*tracer, error) {
+	return sync.OnceValues(func() (*tracer, error) { return newTracer(env, checked(), runtimeLimit) })
 }

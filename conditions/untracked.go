@@ -6,7 +6,7 @@ import "cel.dev/cel-go/cel"
 // evaluate for an image beyond the cost estimate's bounds when p was
 // planned without tracking (PlanUntrackedBelow).
 func (p *Program) Tracked() (*Program, error) {
-	prg, err := p.env.Program(p.ast,
+	prg, err := p.env.Program(p.AST(),
 		cel.CostLimit(p.runtimeLimit),
 		cel.InterruptCheckFrequency(100),
 		cel.EvalOptions(cel.OptOptimize),

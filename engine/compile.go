@@ -190,6 +190,17 @@ func Compile(b *Bundle, opts ...Option) (*PolicySet, error) {
 		}
 		s.memo = m
 	}
+	// The index and the memo have read the checked expressions; planned
+	// programs do not need them, and they weigh as much. Explain, lint
+	// and coverage check the text again when they ask.
+	for _, cp := range s.policies {
+		for _, prg := range cp.programs() {
+			prg.ReleaseAST()
+		}
+		for _, v := range cp.vars {
+			v.prg.ReleaseAST()
+		}
+	}
 	return s, nil
 }
 
