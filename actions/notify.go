@@ -12,12 +12,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/celpolicy/celpolicy/conditions"
 	"github.com/celpolicy/celpolicy/engine"
 	"github.com/celpolicy/celpolicy/internal/redact"
+	"github.com/celpolicy/celpolicy/registry"
 )
 
 // Webhook headers.
@@ -137,11 +137,7 @@ func (n *Notifier) post(ctx context.Context, url string, body []byte, delivery s
 		return resp.StatusCode, nil
 	}
 	e := &webhookError{status: resp.StatusCode, body: string(bytes.TrimSpace(msg))}
-	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
-		e.wait, e.hasWait = time.Duration(s)*time.Second, true
-	} else if at, err := http.ParseTime(resp.Header.Get("Retry-After")); err == nil {
-		e.wait, e.hasWait = max(at.Sub(n.o.clock.Now()), 0), true
-	}
+	e.wait, e.hasWait = registry.RetryAfter(resp.Header.Get("Retry-After"), n.o.clock.Now())
 	return resp.StatusCode, e
 }
 
@@ -165,7 +161,7 @@ func (e *webhookError) retryAfter() (time.Duration, bool) { return e.wait, e.has
 func retryableWebhook(err error) bool {
 	var we *webhookError
 	if errors.As(err, &we) {
-		return retryableStatus(we.status)
+		return registry.RetryableStatus(we.status)
 	}
 	// An attempt's own timeout; the run's context is checked by the
 	// retrier.

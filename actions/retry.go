@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"syscall"
@@ -13,14 +12,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/celpolicy/celpolicy/registry"
-)
-
-// Retry timing, as in package registry: equal-jitter exponential backoff.
-const (
-	retryBaseWait = 250 * time.Millisecond
-	retryMaxWait  = 10 * time.Second
-	// maxRetryAfter: a longer Retry-After is not waited for.
-	maxRetryAfter = time.Minute
 )
 
 // retrier runs an operation again after errors that may go away by
@@ -41,11 +32,11 @@ func (r retrier) do(ctx context.Context, retryable func(error) bool, fn func(ctx
 		if err == nil || attempt > r.retries || ctx.Err() != nil || !retryable(err) {
 			return attempt, err
 		}
-		wait := backoff(attempt - 1)
+		wait := registry.Backoff(attempt - 1)
 		var h waitHint
 		if errors.As(err, &h) {
 			if d, ok := h.retryAfter(); ok {
-				if d > maxRetryAfter {
+				if d > registry.MaxRetryAfter {
 					return attempt, err
 				}
 				wait = d
@@ -59,13 +50,6 @@ func (r retrier) do(ctx context.Context, retryable func(error) bool, fn func(ctx
 	}
 }
 
-// backoff is the pause before retry n (0-based): half fixed, half random,
-// so that clients rejected together do not come back together.
-func backoff(n int) time.Duration {
-	d := min(retryBaseWait<<n, retryMaxWait)
-	return d/2 + rand.N(d/2+1)
-}
-
 // retryableRegistry reports whether a registry operation that failed with
 // err may succeed when run again from the start: the registry was
 // overloaded or failing (408, 429, 5xx), the connection broke, or an
@@ -76,7 +60,7 @@ func retryableRegistry(err error) bool {
 	}
 	var terr *transport.Error
 	if errors.As(err, &terr) {
-		if retryableStatus(terr.StatusCode) || terr.StatusCode == http.StatusRequestedRangeNotSatisfiable {
+		if registry.RetryableStatus(terr.StatusCode) || terr.StatusCode == http.StatusRequestedRangeNotSatisfiable {
 			return true
 		}
 		for _, e := range terr.Errors {
@@ -89,16 +73,6 @@ func retryableRegistry(err error) bool {
 		return false
 	}
 	return connectionError(err)
-}
-
-func retryableStatus(code int) bool {
-	switch code {
-	case http.StatusRequestTimeout, http.StatusTooManyRequests,
-		http.StatusInternalServerError, http.StatusBadGateway,
-		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
 }
 
 // connectionError reports whether err is a broken, refused or timed-out

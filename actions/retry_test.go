@@ -13,6 +13,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/stretchr/testify/assert"
+
+	"github.com/celpolicy/celpolicy/registry"
 )
 
 func TestRetryableRegistry(t *testing.T) {
@@ -78,7 +80,7 @@ func TestRetrierBackoff(t *testing.T) {
 	assert.Equal(t, 5, calls)
 	if assert.Len(t, clock.waits, 4) {
 		for i, w := range clock.waits {
-			base := retryBaseWait << i
+			base := registry.RetryBaseWait << i
 			assert.GreaterOrEqual(t, w, base/2, "wait %d", i)
 			assert.LessOrEqual(t, w, base, "wait %d", i)
 		}

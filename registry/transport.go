@@ -7,21 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
-	"strconv"
 	"syscall"
 	"time"
-)
-
-// Retry timing. A registry that asks for a longer pause than maxRetryWait
-// gets its answer passed on instead: a caller waiting minutes on one
-// read is worse off than one that sees the 429 and decides.
-const (
-	retryBaseWait = 250 * time.Millisecond
-	retryMaxWait  = 10 * time.Second
-	maxRetryWait  = time.Minute
 )
 
 // retryTransport tries a request again after 408, 429, 5xx and connection
@@ -62,31 +51,11 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // registry asked for a longer pause than is worth waiting.
 func (t *retryTransport) wait(attempt int, resp *http.Response) (time.Duration, bool) {
 	if resp != nil {
-		if d, ok := retryAfter(resp.Header.Get("Retry-After"), t.clock.Now()); ok {
-			return d, d <= maxRetryWait
+		if d, ok := RetryAfter(resp.Header.Get("Retry-After"), t.clock.Now()); ok {
+			return d, d <= MaxRetryAfter
 		}
 	}
-	d := min(retryBaseWait<<attempt, retryMaxWait)
-	// Equal jitter: half fixed, half random, so that many clients rejected
-	// together do not come back together.
-	return d/2 + rand.N(d/2+1), true
-}
-
-// retryAfter parses a Retry-After header: delay-seconds or an HTTP date.
-func retryAfter(v string, now time.Time) (time.Duration, bool) {
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.Atoi(v); err == nil {
-		if s < 0 {
-			return 0, false
-		}
-		return time.Duration(s) * time.Second, true
-	}
-	if at, err := http.ParseTime(v); err == nil {
-		return max(at.Sub(now), 0), true
-	}
-	return 0, false
+	return Backoff(attempt), true
 }
 
 func retryable(req *http.Request, resp *http.Response, err error) bool {
@@ -99,13 +68,7 @@ func retryable(req *http.Request, resp *http.Response, err error) bool {
 	if err != nil {
 		return temporary(err)
 	}
-	switch resp.StatusCode {
-	case http.StatusRequestTimeout, http.StatusTooManyRequests,
-		http.StatusInternalServerError, http.StatusBadGateway,
-		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
+	return RetryableStatus(resp.StatusCode)
 }
 
 // temporary reports whether a transport error may go away by itself:
