@@ -31,6 +31,18 @@ type fieldIndex struct {
 	absent []int32
 }
 
+// add files policy p under atom a of this field.
+func (f *fieldIndex) add(a atom, p int32) {
+	if a.prefix {
+		f.prefix.insert(a.value, p)
+	} else {
+		f.eq[a.value] = append(f.eq[a.value], p)
+	}
+	if a.strict && !slices.Contains(f.absent, p) {
+		f.absent = append(f.absent, p)
+	}
+}
+
 // trieNode is a radix trie of prefixes: each node holds the text from
 // its parent (label) and the policies whose prefix ends at it.
 type trieNode struct {
@@ -188,15 +200,7 @@ func buildIndex(terms [][]clause) *policyIndex {
 				byField[a.field] = f
 				ix.fields = append(ix.fields, f)
 			}
-			p := int32(i)
-			if a.prefix {
-				f.prefix.insert(a.value, p)
-			} else {
-				f.eq[a.value] = append(f.eq[a.value], p)
-			}
-			if a.strict && !slices.Contains(f.absent, p) {
-				f.absent = append(f.absent, p)
-			}
+			f.add(a, int32(i))
 		}
 	}
 	return ix
@@ -276,15 +280,7 @@ func (ix *policyIndex) update(changed map[int][]clause) *policyIndex {
 		}
 		nx.chosen[i] = best
 		for _, a := range best {
-			f := field(a.field)
-			if a.prefix {
-				f.prefix.insert(a.value, p)
-			} else {
-				f.eq[a.value] = append(f.eq[a.value], p)
-			}
-			if a.strict && !slices.Contains(f.absent, p) {
-				f.absent = append(f.absent, p)
-			}
+			field(a.field).add(a, p)
 		}
 	}
 	return nx
