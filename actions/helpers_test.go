@@ -21,6 +21,7 @@ import (
 	"github.com/celpolicy/celpolicy/conditions"
 	"github.com/celpolicy/celpolicy/engine"
 	"github.com/celpolicy/celpolicy/registry"
+	"github.com/celpolicy/celpolicy/registry/registrytest"
 )
 
 var epoch = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
@@ -93,23 +94,12 @@ func newIndex(t *testing.T, platforms ...string) v1.ImageIndex {
 
 func push(t *testing.T, ref string, m remote.Taggable) {
 	t.Helper()
-	r, err := name.ParseReference(ref, name.Insecure)
-	require.NoError(t, err)
-	switch m := m.(type) {
-	case v1.ImageIndex:
-		require.NoError(t, remote.WriteIndex(r, m))
-	case v1.Image:
-		require.NoError(t, remote.Write(r, m))
-	default:
-		require.NoError(t, remote.Put(r, m))
-	}
+	registrytest.Push(t, ref, m)
 }
 
-func digestOf(t *testing.T, m interface{ Digest() (v1.Hash, error) }) string {
+func digestOf(t *testing.T, m registrytest.Describable) string {
 	t.Helper()
-	h, err := m.Digest()
-	require.NoError(t, err)
-	return h.String()
+	return registrytest.Digest(t, m)
 }
 
 // headDigest returns what ref holds, or "" when nothing.

@@ -200,23 +200,14 @@ func subjectOf(t *testing.T, img v1.Image) v1.Image {
 	return mutate.Subject(a, v1.Descriptor{MediaType: mt, Digest: d, Size: size}).(v1.Image)
 }
 
-func writeRef(t *testing.T, ref string, m any) {
+func writeRef(t *testing.T, ref string, m remote.Taggable) {
 	t.Helper()
-	r, err := name.ParseReference(ref, name.Insecure)
-	require.NoError(t, err)
-	switch m := m.(type) {
-	case v1.ImageIndex:
-		require.NoError(t, remote.WriteIndex(r, m))
-	case v1.Image:
-		require.NoError(t, remote.Write(r, m))
-	}
+	registrytest.Push(t, ref, m)
 }
 
-func digest(t *testing.T, m interface{ Digest() (v1.Hash, error) }) string {
+func digest(t *testing.T, m registrytest.Describable) string {
 	t.Helper()
-	h, err := m.Digest()
-	require.NoError(t, err)
-	return h.String()
+	return registrytest.Digest(t, m)
 }
 
 func mustDigest(t *testing.T, ref string) name.Digest {

@@ -74,11 +74,11 @@ func Artifact(t testing.TB, artifactType types.MediaType, subject v1.Descriptor)
 	return mutate.Subject(img, subject).(v1.Image)
 }
 
-// Push writes an image, an index or another taggable to ref (plain HTTP
-// for loopback hosts, as go-containerregistry decides).
+// Push writes an image, an index or another taggable to ref, over plain
+// HTTP: test registries listen on loopback without TLS.
 func Push(t testing.TB, ref string, w remote.Taggable) {
 	t.Helper()
-	r, err := name.ParseReference(ref)
+	r, err := name.ParseReference(ref, name.Insecure)
 	check(t, err)
 	switch v := w.(type) {
 	case v1.Image:
