@@ -36,6 +36,7 @@ type CompileOption func(*compileOptions)
 
 type compileOptions struct {
 	untrackedBelow uint64
+	noNative       bool
 }
 
 // PlanUntrackedBelow plans the program without runtime cost tracking when
@@ -44,6 +45,13 @@ type compileOptions struct {
 // evaluation; planning twice to drop it would cost a third of a compile.
 func PlanUntrackedBelow(cost uint64) CompileOption {
 	return func(o *compileOptions) { o.untrackedBelow = cost }
+}
+
+// PlanWithCEL plans the program with cel-go's interpreter even when the
+// native evaluator covers the expression: for comparing the two, and for
+// callers that want cel-go's evaluation alone.
+func PlanWithCEL() CompileOption {
+	return func(o *compileOptions) { o.noNative = true }
 }
 
 // Compile parses, type-checks and cost-checks one expression and plans its
@@ -81,16 +89,24 @@ func (e *Env) Compile(expr string, scope Scope, want *cel.Type, opts ...CompileO
 			"worst-case cost %s exceeds the limit of %d: iterate over fewer or smaller lists and maps, avoid nested loops and regular expressions inside loops",
 			costString(est.Max), e.staticLimit)}}}
 	}
-	planOpts := []cel.ProgramOption{cel.InterruptCheckFrequency(e.interruptFreq), cel.EvalOptions(cel.OptOptimize)}
-	if est.Max > o.untrackedBelow {
-		planOpts = append(planOpts, cel.CostLimit(e.runtimeLimit))
-	}
-	prg, err := env.Program(ast, planOpts...)
-	if err != nil {
-		return nil, &CompileError{Issues: []Issue{{Line: 1, Column: 1, Message: "plan program: " + err.Error()}}}
-	}
-	p := &Program{env: env, ast: &atomic.Pointer[cel.Ast]{}, out: ast.OutputType(), prg: prg, text: expr,
+	p := &Program{env: env, ast: &atomic.Pointer[cel.Ast]{}, out: ast.OutputType(), text: expr,
 		want: want, cost: est.Max, runtimeLimit: e.runtimeLimit}
+	// An expression the native evaluator covers runs without cel-go's
+	// interpreter, when it may run untracked at all; cel-go plans the rest.
+	if est.Max <= o.untrackedBelow && !o.noNative {
+		p.native, _ = nativeCompile(ast.NativeRep())
+	}
+	if p.native == nil {
+		planOpts := []cel.ProgramOption{cel.InterruptCheckFrequency(e.interruptFreq), cel.EvalOptions(cel.OptOptimize)}
+		if est.Max > o.untrackedBelow {
+			planOpts = append(planOpts, cel.CostLimit(e.runtimeLimit))
+		}
+		prg, err := env.Program(ast, planOpts...)
+		if err != nil {
+			return nil, &CompileError{Issues: []Issue{{Line: 1, Column: 1, Message: "plan program: " + err.Error()}}}
+		}
+		p.prg = prg
+	}
 	p.ast.Store(ast)
 	p.trace = lazyTracer(env, p.AST, e.runtimeLimit)
 	return p, nil

@@ -21,8 +21,11 @@ type Program struct {
 	env *cel.Env
 	// ast is the checked expression, or nil once released (ReleaseAST);
 	// AST checks the text again then. Shared by the copies Tracked makes.
-	ast          *atomic.Pointer[cel.Ast]
-	out          *cel.Type
+	ast *atomic.Pointer[cel.Ast]
+	out *cel.Type
+	// native evaluates the expression when nativeCompile covers it and
+	// its cost estimate allows running untracked; prg is then nil.
+	native       *nativeProgram
 	prg          cel.Program
 	text         string
 	want         *cel.Type
@@ -67,6 +70,20 @@ func (p *Program) ReleaseAST() { p.ast.Store(nil) }
 // Eval evaluates the program. A CEL runtime error (a missing map key, a
 // cost limit, a cancelled ctx) is returned as an error.
 func (p *Program) Eval(ctx context.Context, act *Activation) (ref.Val, error) {
+	if n := p.native; n != nil {
+		if n.b != nil {
+			b, err := n.b(act)
+			if err != nil {
+				return nil, err
+			}
+			return types.Bool(b), nil
+		}
+		s, err := n.s(act)
+		if err != nil {
+			return nil, err
+		}
+		return types.String(s), nil
+	}
 	val, _, err := p.prg.ContextEval(ctx, act)
 	if err != nil {
 		return nil, err
@@ -76,6 +93,9 @@ func (p *Program) Eval(ctx context.Context, act *Activation) (ref.Val, error) {
 
 // EvalBool evaluates a program that must yield a bool.
 func (p *Program) EvalBool(ctx context.Context, act *Activation) (bool, error) {
+	if p.native != nil && p.native.b != nil {
+		return p.native.b(act)
+	}
 	val, err := p.Eval(ctx, act)
 	if err != nil {
 		return false, err
@@ -89,6 +109,9 @@ func (p *Program) EvalBool(ctx context.Context, act *Activation) (bool, error) {
 
 // EvalString evaluates a program that must yield a string.
 func (p *Program) EvalString(ctx context.Context, act *Activation) (string, error) {
+	if p.native != nil && p.native.s != nil {
+		return p.native.s(act)
+	}
 	val, err := p.Eval(ctx, act)
 	if err != nil {
 		return "", err

@@ -16,5 +16,6 @@ func (p *Program) Tracked() (*Program, error) {
 	}
 	c := *p
 	c.prg = prg
+	c.native = nil
 	return &c, nil
 }

@@ -1,0 +1,820 @@
+package conditions
+
+import (
+	"regexp"
+	"strings"
+	"time"
+
+	"cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/operators"
+	"cel.dev/cel-go/common/overloads"
+	"cel.dev/cel-go/common/types"
+	"github.com/bmatcuk/doublestar/v4"
+)
+
+// A native program evaluates a checked expression directly on the Go
+// values of an Activation, without cel-go's interpreter: no attribute
+// resolution, no ref.Val boxing, no frame. It covers the expressions
+// replication policies are mostly made of, with CEL's semantics:
+//
+//   - image and target fields of type string, int, duration, timestamp,
+//     map(string, string) and list(string);
+//   - m[k], m.k (a missing key is CEL's "no such key" error) and has(m.k);
+//   - string, bool and literal constants, duration("…") and timestamp("…")
+//     of literals;
+//   - == != < <= > >= on strings, ints, bools, durations and timestamps;
+//   - && || ! and _?_:_, with CEL's error absorption: false && error is
+//     false, true || error is true;
+//   - in on a literal list of strings or ints, on image.platforms and on
+//     a map's keys;
+//   - startsWith, endsWith, contains, matches with a literal pattern and
+//     glob.
+//
+// Anything else (variables, comprehensions, arithmetic, semver, …) is
+// left to cel-go: nativeCompile reports false and the program is planned
+// as usual. TestNativeAgreesWithCEL checks that both give the same value
+// or the same error.
+type nativeProgram struct {
+	b func(*Activation) (bool, error)
+	s func(*Activation) (string, error)
+}
+
+// nativeCompile returns the native program of a checked expression of
+// type bool or string, or false when the expression uses anything the
+// native evaluator does not cover.
+func nativeCompile(a *ast.AST) (*nativeProgram, bool) {
+	c := nativeCompiler{a: a}
+	n, ok := c.compile(a.Expr())
+	if !ok {
+		return nil, false
+	}
+	switch n.kind {
+	case nBool:
+		return &nativeProgram{b: n.boolFn()}, true
+	case nString:
+		return &nativeProgram{s: n.stringFn()}, true
+	}
+	return nil, false
+}
+
+type nkind int
+
+const (
+	nBool nkind = iota + 1
+	nString
+	nInt      // int64
+	nDuration // time.Duration as int64 nanoseconds
+	nTimestamp
+	nStringMap
+	nStringList
+	nIntList // only as a literal, for in
+	nStruct  // image or target, only as a select operand
+)
+
+type (
+	boolFn   = func(*Activation) (bool, error)
+	stringFn = func(*Activation) (string, error)
+	intFn    = func(*Activation) (int64, error)
+	timeFn   = func(*Activation) (time.Time, error)
+	mapFn    = func(*Activation) (map[string]string, error)
+	listFn   = func(*Activation) ([]string, error)
+)
+
+// nnode is one compiled sub-expression: a function of the kind's Go type,
+// and for a literal its constant value.
+type nnode struct {
+	kind nkind
+	fn   any
+	lit  any // bool, string, int64, time.Time, []string or []int64 for a constant
+	// structName is "image" or "target" for nStruct.
+	structName string
+}
+
+func (n nnode) boolFn() boolFn {
+	if v, ok := n.lit.(bool); ok {
+		return func(*Activation) (bool, error) { return v, nil }
+	}
+	return n.fn.(boolFn)
+}
+
+func (n nnode) stringFn() stringFn {
+	if v, ok := n.lit.(string); ok {
+		return func(*Activation) (string, error) { return v, nil }
+	}
+	return n.fn.(stringFn)
+}
+
+func (n nnode) intFn() intFn {
+	if v, ok := n.lit.(int64); ok {
+		return func(*Activation) (int64, error) { return v, nil }
+	}
+	return n.fn.(intFn)
+}
+
+func (n nnode) timeFn() timeFn {
+	if v, ok := n.lit.(time.Time); ok {
+		return func(*Activation) (time.Time, error) { return v, nil }
+	}
+	return n.fn.(timeFn)
+}
+
+type nativeCompiler struct {
+	a *ast.AST
+}
+
+func (c *nativeCompiler) kindOf(e ast.Expr) (nkind, bool) {
+	t := c.a.GetType(e.ID())
+	if t == nil {
+		return 0, false
+	}
+	switch t.Kind() {
+	case types.BoolKind:
+		return nBool, true
+	case types.StringKind:
+		return nString, true
+	case types.IntKind:
+		return nInt, true
+	case types.DurationKind:
+		return nDuration, true
+	case types.TimestampKind:
+		return nTimestamp, true
+	case types.MapKind:
+		if p := t.Parameters(); len(p) == 2 && p[0].Kind() == types.StringKind && p[1].Kind() == types.StringKind {
+			return nStringMap, true
+		}
+	case types.ListKind:
+		if p := t.Parameters(); len(p) == 1 && p[0].Kind() == types.StringKind {
+			return nStringList, true
+		}
+		if p := t.Parameters(); len(p) == 1 && p[0].Kind() == types.IntKind {
+			return nIntList, true
+		}
+	case types.StructKind:
+		switch t.TypeName() {
+		case ImageTypeName:
+			return nStruct, true
+		case TargetTypeName:
+			return nStruct, true
+		}
+	}
+	return 0, false
+}
+
+func (c *nativeCompiler) compile(e ast.Expr) (nnode, bool) {
+	kind, ok := c.kindOf(e)
+	if !ok {
+		return nnode{}, false
+	}
+	// A qualified identifier (variables.x) is a select in the tree and an
+	// identifier in the reference map.
+	if r, ok := c.a.ReferenceMap()[e.ID()]; ok && r.Name != "" {
+		return c.ident(r.Name, kind)
+	}
+	switch e.Kind() {
+	case ast.LiteralKind:
+		return c.literal(e, kind)
+	case ast.IdentKind:
+		return c.ident(e.AsIdent(), kind)
+	case ast.SelectKind:
+		return c.selection(e, kind)
+	case ast.CallKind:
+		return c.call(e, kind)
+	case ast.ListKind:
+		return c.list(e, kind)
+	}
+	return nnode{}, false
+}
+
+func (c *nativeCompiler) literal(e ast.Expr, kind nkind) (nnode, bool) {
+	switch v := e.AsLiteral().(type) {
+	case types.Bool:
+		return nnode{kind: nBool, lit: bool(v)}, kind == nBool
+	case types.String:
+		return nnode{kind: nString, lit: string(v)}, kind == nString
+	case types.Int:
+		return nnode{kind: nInt, lit: int64(v)}, kind == nInt
+	}
+	return nnode{}, false
+}
+
+func (c *nativeCompiler) ident(name string, kind nkind) (nnode, bool) {
+	switch name {
+	case "image", "target":
+		return nnode{kind: nStruct, structName: name}, kind == nStruct
+	case "now":
+		if kind != nTimestamp {
+			return nnode{}, false
+		}
+		return nnode{kind: nTimestamp, fn: timeFn(func(a *Activation) (time.Time, error) { return a.now.Time, nil })}, true
+	}
+	return nnode{}, false
+}
+
+func (c *nativeCompiler) list(e ast.Expr, kind nkind) (nnode, bool) {
+	l := e.AsList()
+	if len(l.OptionalIndices()) > 0 {
+		return nnode{}, false
+	}
+	switch kind {
+	case nStringList:
+		vals := make([]string, 0, l.Size())
+		for _, el := range l.Elements() {
+			if el.Kind() != ast.LiteralKind {
+				return nnode{}, false
+			}
+			s, ok := el.AsLiteral().(types.String)
+			if !ok {
+				return nnode{}, false
+			}
+			vals = append(vals, string(s))
+		}
+		return nnode{kind: nStringList, lit: vals}, true
+	case nIntList:
+		vals := make([]int64, 0, l.Size())
+		for _, el := range l.Elements() {
+			if el.Kind() != ast.LiteralKind {
+				return nnode{}, false
+			}
+			i, ok := el.AsLiteral().(types.Int)
+			if !ok {
+				return nnode{}, false
+			}
+			vals = append(vals, int64(i))
+		}
+		return nnode{kind: nIntList, lit: vals}, true
+	}
+	return nnode{}, false
+}
+
+// imageField returns the reader of one field of the bound image.
+func imageField(field string, kind nkind) (any, bool) {
+	var fn any
+	switch field {
+	case "registry":
+		fn = stringFn(func(a *Activation) (string, error) { return a.image.Registry, nil })
+	case "repository":
+		fn = stringFn(func(a *Activation) (string, error) { return a.image.Repository, nil })
+	case "tag":
+		fn = stringFn(func(a *Activation) (string, error) { return a.image.Tag, nil })
+	case "digest":
+		fn = stringFn(func(a *Activation) (string, error) { return a.image.Digest, nil })
+	case "reference":
+		fn = stringFn(func(a *Activation) (string, error) { return a.image.Reference, nil })
+	case "mediaType":
+		fn = stringFn(func(a *Activation) (string, error) { return a.image.MediaType, nil })
+	case "source":
+		fn = stringFn(func(a *Activation) (string, error) { return a.image.Source, nil })
+	case "labels":
+		fn = mapFn(func(a *Activation) (map[string]string, error) { return a.image.Labels, nil })
+	case "annotations":
+		fn = mapFn(func(a *Activation) (map[string]string, error) { return a.image.Annotations, nil })
+	case "platforms":
+		fn = listFn(func(a *Activation) ([]string, error) { return a.image.Platforms, nil })
+	case "size":
+		fn = intFn(func(a *Activation) (int64, error) { return a.image.Size, nil })
+	case "age":
+		fn = intFn(func(a *Activation) (int64, error) { return int64(a.image.Age), nil })
+	case "created":
+		fn = timeFn(func(a *Activation) (time.Time, error) {
+			// cel-go reads a zero time.Time field as the Unix epoch.
+			if a.image.Created.IsZero() {
+				return time.Unix(0, 0), nil
+			}
+			return a.image.Created, nil
+		})
+	default:
+		return nil, false
+	}
+	return fn, fnKind(fn) == kind || fnKind(fn) == nInt && kind == nDuration && field == "age"
+}
+
+// targetField returns the reader of one field of the bound target.
+func targetField(field string) (any, bool) {
+	switch field {
+	case "name":
+		return stringFn(func(a *Activation) (string, error) {
+			if a.target == nil {
+				return "", errNoTarget
+			}
+			return a.target.Name, nil
+		}), true
+	case "host":
+		return stringFn(func(a *Activation) (string, error) {
+			if a.target == nil {
+				return "", errNoTarget
+			}
+			return a.target.Host, nil
+		}), true
+	case "labels":
+		return mapFn(func(a *Activation) (map[string]string, error) {
+			if a.target == nil {
+				return nil, errNoTarget
+			}
+			return a.target.Labels, nil
+		}), true
+	}
+	return nil, false
+}
+
+// errNoTarget is cel-go's error for a target-scope expression evaluated
+// without a target bound.
+var errNoTarget error = types.NewErr("no such attribute(s): target").(*types.Err)
+
+func fnKind(fn any) nkind {
+	switch fn.(type) {
+	case stringFn:
+		return nString
+	case mapFn:
+		return nStringMap
+	case listFn:
+		return nStringList
+	case intFn:
+		return nInt
+	case timeFn:
+		return nTimestamp
+	case boolFn:
+		return nBool
+	}
+	return 0
+}
+
+func (c *nativeCompiler) selection(e ast.Expr, kind nkind) (nnode, bool) {
+	s := e.AsSelect()
+	op, ok := c.compile(s.Operand())
+	if !ok {
+		return nnode{}, false
+	}
+	field := s.FieldName()
+	switch op.kind {
+	case nStruct:
+		if s.IsTestOnly() {
+			return nnode{}, false
+		}
+		var fn any
+		switch op.structName {
+		case "image":
+			fn, ok = imageField(field, kind)
+		case "target":
+			fn, ok = targetField(field)
+			ok = ok && fnKind(fn) == kind
+		}
+		if !ok {
+			return nnode{}, false
+		}
+		return nnode{kind: kind, fn: fn}, true
+	case nStringMap:
+		m := op.fn.(mapFn)
+		if s.IsTestOnly() {
+			return nnode{kind: nBool, fn: boolFn(func(a *Activation) (bool, error) {
+				mv, err := m(a)
+				if err != nil {
+					return false, err
+				}
+				_, ok := mv[field]
+				return ok, nil
+			})}, kind == nBool
+		}
+		key := stringFn(func(*Activation) (string, error) { return field, nil })
+		return nnode{kind: nString, fn: index(m, key)}, kind == nString
+	}
+	return nnode{}, false
+}
+
+// index is m[k], with CEL's error for a missing key.
+func index(m mapFn, k stringFn) stringFn {
+	return func(a *Activation) (string, error) {
+		mv, err := m(a)
+		if err != nil {
+			return "", err
+		}
+		kv, err := k(a)
+		if err != nil {
+			return "", err
+		}
+		v, ok := mv[kv]
+		if !ok {
+			return "", noSuchKey(kv)
+		}
+		return v, nil
+	}
+}
+
+func noSuchKey(k string) error {
+	return types.NewErr("no such key: %v", k).(*types.Err)
+}
+
+func (c *nativeCompiler) overload(e ast.Expr) string {
+	r, ok := c.a.ReferenceMap()[e.ID()]
+	if !ok || len(r.OverloadIDs) != 1 {
+		return ""
+	}
+	return r.OverloadIDs[0]
+}
+
+func (c *nativeCompiler) args(call ast.CallExpr) ([]nnode, bool) {
+	var exprs []ast.Expr
+	if call.IsMemberFunction() {
+		exprs = append(exprs, call.Target())
+	}
+	exprs = append(exprs, call.Args()...)
+	out := make([]nnode, len(exprs))
+	for i, x := range exprs {
+		n, ok := c.compile(x)
+		if !ok {
+			return nil, false
+		}
+		out[i] = n
+	}
+	return out, true
+}
+
+func (c *nativeCompiler) call(e ast.Expr, kind nkind) (nnode, bool) {
+	call := e.AsCall()
+	fn := call.FunctionName()
+	switch fn {
+	case operators.LogicalAnd, operators.LogicalOr:
+		args, ok := c.args(call)
+		if !ok || kind != nBool {
+			return nnode{}, false
+		}
+		return nnode{kind: nBool, fn: logical(fn == operators.LogicalOr, args)}, true
+	case operators.Conditional:
+		args, ok := c.args(call)
+		if !ok || args[0].kind != nBool || args[1].kind != kind || args[2].kind != kind {
+			return nnode{}, false
+		}
+		return conditional(args[0].boolFn(), args[1], args[2])
+	}
+	args, ok := c.args(call)
+	if !ok {
+		return nnode{}, false
+	}
+	ov := c.overload(e)
+	switch ov {
+	case overloads.LogicalNot:
+		x := args[0].boolFn()
+		return boolNode(func(a *Activation) (bool, error) {
+			v, err := x(a)
+			return !v, err
+		}), true
+	case overloads.Equals, overloads.NotEquals:
+		return equality(args[0], args[1], ov == overloads.NotEquals)
+	case overloads.IndexMap:
+		if args[0].kind != nStringMap || args[1].kind != nString {
+			return nnode{}, false
+		}
+		return nnode{kind: nString, fn: index(args[0].fn.(mapFn), args[1].stringFn())}, kind == nString
+	case overloads.InList:
+		return in(args[0], args[1])
+	case overloads.InMap:
+		if args[0].kind != nString || args[1].kind != nStringMap {
+			return nnode{}, false
+		}
+		k, m := args[0].stringFn(), args[1].fn.(mapFn)
+		return boolNode(func(a *Activation) (bool, error) {
+			kv, err := k(a)
+			if err != nil {
+				return false, err
+			}
+			mv, err := m(a)
+			if err != nil {
+				return false, err
+			}
+			_, ok := mv[kv]
+			return ok, nil
+		}), true
+	case overloads.StartsWithString, overloads.EndsWithString, overloads.ContainsString:
+		return stringPredicate(ov, args[0].stringFn(), args[1].stringFn()), true
+	case overloads.MatchesString, overloads.Matches:
+		pat, ok := args[1].lit.(string)
+		if !ok {
+			return nnode{}, false
+		}
+		re, err := regexp.Compile(pat)
+		if err != nil {
+			return nnode{}, false
+		}
+		s := args[0].stringFn()
+		return boolNode(func(a *Activation) (bool, error) {
+			v, err := s(a)
+			if err != nil {
+				return false, err
+			}
+			return re.MatchString(v), nil
+		}), true
+	case "string_glob_string":
+		pat, ok := args[1].lit.(string)
+		if !ok || !doublestar.ValidatePattern(pat) {
+			return nnode{}, false
+		}
+		s := args[0].stringFn()
+		return boolNode(func(a *Activation) (bool, error) {
+			v, err := s(a)
+			if err != nil {
+				return false, err
+			}
+			ok, _ := doublestar.Match(pat, v)
+			return ok, nil
+		}), true
+	case overloads.StringToDuration:
+		lit, ok := args[0].lit.(string)
+		if !ok {
+			return nnode{}, false
+		}
+		d, ok := types.String(lit).ConvertToType(types.DurationType).(types.Duration)
+		if !ok {
+			return nnode{}, false
+		}
+		return nnode{kind: nDuration, lit: int64(d.Duration)}, kind == nDuration
+	case overloads.StringToTimestamp:
+		lit, ok := args[0].lit.(string)
+		if !ok {
+			return nnode{}, false
+		}
+		ts, ok := types.String(lit).ConvertToType(types.TimestampType).(types.Timestamp)
+		if !ok {
+			return nnode{}, false
+		}
+		return nnode{kind: nTimestamp, lit: ts.Time}, kind == nTimestamp
+	}
+	if cmp, ok := orderings[ov]; ok {
+		return ordering(args[0], args[1], cmp)
+	}
+	return nnode{}, false
+}
+
+func boolNode(f boolFn) nnode { return nnode{kind: nBool, fn: f} }
+
+// logical is a chain of && or ||. It evaluates every term until one
+// decides (false for &&, true for ||); otherwise it returns the first
+// error, as cel-go's planner does.
+func logical(or bool, args []nnode) boolFn {
+	terms := make([]boolFn, len(args))
+	for i, t := range args {
+		terms[i] = t.boolFn()
+	}
+	if len(terms) == 2 {
+		l, r := terms[0], terms[1]
+		return func(a *Activation) (bool, error) {
+			lv, lerr := l(a)
+			if lerr == nil && lv == or {
+				return or, nil
+			}
+			rv, rerr := r(a)
+			if rerr == nil && rv == or {
+				return or, nil
+			}
+			if lerr != nil {
+				return false, lerr
+			}
+			return !or, rerr
+		}
+	}
+	return func(a *Activation) (bool, error) {
+		var first error
+		for _, t := range terms {
+			v, err := t(a)
+			if err == nil && v == or {
+				return or, nil
+			}
+			if err != nil && first == nil {
+				first = err
+			}
+		}
+		if first != nil {
+			return false, first
+		}
+		return !or, nil
+	}
+}
+
+func conditional(cond boolFn, yes, no nnode) (nnode, bool) {
+	switch yes.kind {
+	case nBool:
+		y, n := yes.boolFn(), no.boolFn()
+		return boolNode(func(a *Activation) (bool, error) {
+			c, err := cond(a)
+			if err != nil {
+				return false, err
+			}
+			if c {
+				return y(a)
+			}
+			return n(a)
+		}), true
+	case nString:
+		y, n := yes.stringFn(), no.stringFn()
+		return nnode{kind: nString, fn: stringFn(func(a *Activation) (string, error) {
+			c, err := cond(a)
+			if err != nil {
+				return "", err
+			}
+			if c {
+				return y(a)
+			}
+			return n(a)
+		})}, true
+	}
+	return nnode{}, false
+}
+
+// binary evaluates two operands left to right, the first error winning,
+// and combines them.
+func binary[T any](l, r func(*Activation) (T, error), f func(x, y T) bool) boolFn {
+	return func(a *Activation) (bool, error) {
+		x, err := l(a)
+		if err != nil {
+			return false, err
+		}
+		y, err := r(a)
+		if err != nil {
+			return false, err
+		}
+		return f(x, y), nil
+	}
+}
+
+func equality(l, r nnode, negate bool) (nnode, bool) {
+	if l.kind != r.kind {
+		return nnode{}, false
+	}
+	var f boolFn
+	switch l.kind {
+	case nString:
+		if lit, ok := r.lit.(string); ok {
+			// The common case, image.registry == "…", without a closure
+			// for the constant.
+			x := l.stringFn()
+			f = func(a *Activation) (bool, error) {
+				v, err := x(a)
+				return v == lit, err
+			}
+		} else {
+			f = binary(l.stringFn(), r.stringFn(), func(x, y string) bool { return x == y })
+		}
+	case nBool:
+		f = binary(l.boolFn(), r.boolFn(), func(x, y bool) bool { return x == y })
+	case nInt, nDuration:
+		f = binary(l.intFn(), r.intFn(), func(x, y int64) bool { return x == y })
+	case nTimestamp:
+		f = binary(l.timeFn(), r.timeFn(), func(x, y time.Time) bool { return x.Equal(y) })
+	default:
+		return nnode{}, false
+	}
+	if negate {
+		eq := f
+		f = func(a *Activation) (bool, error) {
+			v, err := eq(a)
+			if err != nil {
+				return false, err
+			}
+			return !v, nil
+		}
+	}
+	return boolNode(f), true
+}
+
+// orderings are the comparison overloads: the sign of compare(x, y) they
+// accept.
+var orderings = map[string]func(c int) bool{}
+
+func init() {
+	lt := func(c int) bool { return c < 0 }
+	le := func(c int) bool { return c <= 0 }
+	gt := func(c int) bool { return c > 0 }
+	ge := func(c int) bool { return c >= 0 }
+	for _, o := range []struct {
+		ids []string
+		f   func(int) bool
+	}{
+		{[]string{overloads.LessInt64, overloads.LessString, overloads.LessDuration, overloads.LessTimestamp, overloads.LessBool}, lt},
+		{[]string{overloads.LessEqualsInt64, overloads.LessEqualsString, overloads.LessEqualsDuration, overloads.LessEqualsTimestamp, overloads.LessEqualsBool}, le},
+		{[]string{overloads.GreaterInt64, overloads.GreaterString, overloads.GreaterDuration, overloads.GreaterTimestamp, overloads.GreaterBool}, gt},
+		{[]string{overloads.GreaterEqualsInt64, overloads.GreaterEqualsString, overloads.GreaterEqualsDuration, overloads.GreaterEqualsTimestamp, overloads.GreaterEqualsBool}, ge},
+	} {
+		for _, id := range o.ids {
+			orderings[id] = o.f
+		}
+	}
+}
+
+func ordering(l, r nnode, accept func(int) bool) (nnode, bool) {
+	if l.kind != r.kind {
+		return nnode{}, false
+	}
+	switch l.kind {
+	case nInt, nDuration:
+		if lit, ok := r.lit.(int64); ok {
+			x := l.intFn()
+			return boolNode(func(a *Activation) (bool, error) {
+				v, err := x(a)
+				return err == nil && accept(cmp3(v, lit)), err
+			}), true
+		}
+		return boolNode(binary(l.intFn(), r.intFn(), func(x, y int64) bool { return accept(cmp3(x, y)) })), true
+	case nString:
+		return boolNode(binary(l.stringFn(), r.stringFn(), func(x, y string) bool { return accept(cmp3(x, y)) })), true
+	case nBool:
+		return boolNode(binary(l.boolFn(), r.boolFn(), func(x, y bool) bool { return accept(cmpBool(x, y)) })), true
+	case nTimestamp:
+		return boolNode(binary(l.timeFn(), r.timeFn(), func(x, y time.Time) bool { return accept(x.Compare(y)) })), true
+	}
+	return nnode{}, false
+}
+
+func cmp3[T int64 | string](x, y T) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
+func cmpBool(x, y bool) int {
+	switch {
+	case x == y:
+		return 0
+	case !x:
+		return -1
+	}
+	return 1
+}
+
+func in(elem, list nnode) (nnode, bool) {
+	// cel-go plans x in [] as the constant false, without evaluating x.
+	if vals, ok := list.lit.([]string); ok && len(vals) == 0 {
+		return nnode{kind: nBool, lit: false}, true
+	}
+	if vals, ok := list.lit.([]int64); ok && len(vals) == 0 {
+		return nnode{kind: nBool, lit: false}, true
+	}
+	switch {
+	case elem.kind == nString && list.kind == nStringList:
+		e := elem.stringFn()
+		if vals, ok := list.lit.([]string); ok {
+			set := make(map[string]struct{}, len(vals))
+			for _, v := range vals {
+				set[v] = struct{}{}
+			}
+			return boolNode(func(a *Activation) (bool, error) {
+				v, err := e(a)
+				if err != nil {
+					return false, err
+				}
+				_, ok := set[v]
+				return ok, nil
+			}), true
+		}
+		l := list.fn.(listFn)
+		return boolNode(func(a *Activation) (bool, error) {
+			v, err := e(a)
+			if err != nil {
+				return false, err
+			}
+			lv, err := l(a)
+			if err != nil {
+				return false, err
+			}
+			for _, x := range lv {
+				if x == v {
+					return true, nil
+				}
+			}
+			return false, nil
+		}), true
+	case (elem.kind == nInt) && list.kind == nIntList:
+		vals, ok := list.lit.([]int64)
+		if !ok {
+			return nnode{}, false
+		}
+		e := elem.intFn()
+		return boolNode(func(a *Activation) (bool, error) {
+			v, err := e(a)
+			if err != nil {
+				return false, err
+			}
+			for _, x := range vals {
+				if x == v {
+					return true, nil
+				}
+			}
+			return false, nil
+		}), true
+	}
+	return nnode{}, false
+}
+
+func stringPredicate(ov string, l, r stringFn) nnode {
+	var f func(s, x string) bool
+	switch ov {
+	case overloads.StartsWithString:
+		f = func(s, x string) bool { return len(s) >= len(x) && s[:len(x)] == x }
+	case overloads.EndsWithString:
+		f = func(s, x string) bool { return len(s) >= len(x) && s[len(s)-len(x):] == x }
+	default:
+		f = strings.Contains
+	}
+	return boolNode(binary(l, r, f))
+}
