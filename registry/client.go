@@ -23,6 +23,7 @@ type Client struct {
 	o      *options
 	puller *remote.Puller
 	cache  *caches
+	disk   *diskCache // nil without WithDiskCache
 	slots  chan struct{} // one token per request in flight
 	flight singleflight.Group
 	hosts  map[string]Host // by registry as policies see it
@@ -60,6 +61,12 @@ func New(opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry client: %w", err)
 	}
+	var disk *diskCache
+	if o.diskDir != "" {
+		if disk, err = openDiskCache(o.diskDir, o.diskEntries, o.logger); err != nil {
+			o.logger.Warn("continuing without the disk cache", "error", err)
+		}
+	}
 	hosts := make(map[string]Host, len(o.hosts))
 	for _, h := range o.hosts {
 		hosts[registryKey(mustRegistry(h.Host))] = h
@@ -73,6 +80,7 @@ func New(opts ...Option) (*Client, error) {
 		o:      o,
 		puller: puller,
 		cache:  cache,
+		disk:   disk,
 		slots:  make(chan struct{}, o.concurrency),
 		hosts:  hosts,
 	}, nil
@@ -127,8 +135,15 @@ func (c *Client) image(ctx context.Context, s string, withReferrers bool) (*cond
 		return nil, err
 	}
 	digest := r.digest
+	// known is the digest the tag had when last read, here or by an
+	// earlier process: it is only ever checked, never trusted.
+	var known string
 	if digest == "" {
 		d, fresh, ok := c.cache.tag(r.tagKey())
+		if !ok && c.disk != nil {
+			d, ok = c.disk.tag(r.tagKey())
+		}
+		known = d
 		switch {
 		case fresh:
 			digest = d
@@ -154,6 +169,9 @@ func (c *Client) image(ctx context.Context, s string, withReferrers bool) (*cond
 	}
 	if digest == "" {
 		c.cache.setTag(r.tagKey(), meta.Digest)
+	}
+	if r.digest == "" && meta.Digest != known && c.disk != nil {
+		c.disk.setTag(r.tagKey(), meta.Digest)
 	}
 	var refs []conditions.Referrer
 	if withReferrers {
@@ -190,7 +208,10 @@ func (c *Client) head(ctx context.Context, r imageRef) (string, error) {
 }
 
 // meta returns what the manifest and config of an image say, from the
-// cache when the digest is known and cached.
+// caches when the digest is known and cached. The disk cache is asked
+// only about a digest the registry named for r's tag in this process:
+// one given in the reference is read from the registry, so that an image
+// deleted since an earlier run is not reported as there.
 func (c *Client) meta(ctx context.Context, r imageRef, digest string) (*conditions.Image, error) {
 	ref := r.ref
 	if digest != "" {
@@ -205,7 +226,16 @@ func (c *Client) meta(ctx context.Context, r imageRef, digest string) (*conditio
 			return nil, err
 		}
 		defer release()
-		m, err := c.readManifest(ctx, r, ref, 0)
+		var m *conditions.Image
+		cached, ok := manifest{}, false
+		if r.digest == "" {
+			cached, ok = c.diskManifest(digest)
+		}
+		if ok {
+			m, err = c.parseManifest(ctx, r, cached, 0)
+		} else {
+			m, err = c.readManifest(ctx, r, ref, 0)
+		}
 		if err != nil {
 			return nil, err
 		}

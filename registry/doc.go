@@ -49,6 +49,14 @@
 // share one fetch, and requests in flight are bounded per Client
 // (WithConcurrency).
 //
+// With WithDiskCache, manifests and configs are also kept on disk by
+// digest, with the digest each tag was last read at, for the Clients of
+// later processes: such a Client asks a tag it finds there with one HEAD,
+// and reads nothing more unless the tag moved. Every entry is checked
+// against its digest when read; a damaged one is ignored with a warning
+// (WithLogger). A digest given in a reference is always asked of the
+// registry, so an image deleted since is not reported as there.
+//
 // # Transport
 //
 // Credentials come from authn.DefaultKeychain (WithKeychain). Requests

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -18,6 +19,7 @@ import (
 // Defaults, in one place. Each With... option names the one it overrides.
 const (
 	defaultCacheSize    = 4096
+	defaultDiskEntries  = 10000
 	defaultTagCacheSize = 16384
 	defaultTagTTL       = 30 * time.Second
 	defaultConcurrency  = 8
@@ -66,6 +68,9 @@ type options struct {
 	pageSize     int
 	version      string
 	cosignTags   bool
+	diskDir      string
+	diskEntries  int
+	logger       *slog.Logger
 	transport    http.RoundTripper
 	keychain     authn.Keychain
 	clock        Clock
@@ -83,6 +88,8 @@ func defaultOptions() *options {
 		pageSize:     defaultPageSize,
 		version:      defaultVersion,
 		cosignTags:   true,
+		diskEntries:  defaultDiskEntries,
+		logger:       slog.New(slog.DiscardHandler),
 		transport:    remote.DefaultTransport,
 		keychain:     authn.DefaultKeychain,
 		clock:        realClock{},
@@ -98,6 +105,47 @@ func WithCacheSize(n int) Option {
 			return fmt.Errorf("cache size must be greater than zero, got %d", n)
 		}
 		o.cacheSize = n
+		return nil
+	}
+}
+
+// WithDiskCache keeps manifests and image configs by digest, and the
+// digest each tag was last read at, in dir between processes. A later
+// Client with the same dir (a second run, say) then asks the registry
+// whether a known tag moved with one HEAD request, and reads the manifest
+// and config only of digests it has not seen. Entries are checked when
+// read (content against its digest); a damaged one is ignored with a
+// warning to the WithLogger logger, as is a dir that cannot be created.
+// Several processes may share dir. Empty disables it. Default disabled.
+func WithDiskCache(dir string) Option {
+	return func(o *options) error {
+		o.diskDir = dir
+		return nil
+	}
+}
+
+// WithDiskCacheSize bounds the entries of the disk cache, each of its two
+// kinds (blobs: a manifest or a config, typically 1–20 KiB; tags: under
+// 200 bytes), to n: when a Client opens the cache, the oldest written
+// beyond n are removed. Default 10000 (about two blobs per image read).
+func WithDiskCacheSize(n int) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return fmt.Errorf("disk cache size must be greater than zero, got %d", n)
+		}
+		o.diskEntries = n
+		return nil
+	}
+}
+
+// WithLogger sets where the Client warns about what it works around,
+// such as a damaged disk cache entry. Default: discarded.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return errors.New("logger must not be nil")
+		}
+		o.logger = l
 		return nil
 	}
 }
