@@ -23,7 +23,7 @@ type Client struct {
 	o      *options
 	puller *remote.Puller
 	cache  *caches
-	disk   *diskCache // nil without WithDiskCache
+	disk   *diskCache    // nil without WithDiskCache
 	slots  chan struct{} // one token per request in flight
 	flight singleflight.Group
 	hosts  map[string]Host // by registry as policies see it
