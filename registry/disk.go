@@ -29,7 +29,7 @@ const diskLayout = "registry-v1"
 //     against its digest.
 //   - tags/<sha256 of the tag>: the digest a tag had when last read, with
 //     the tag itself to check against. It is never trusted as the tag's
-//     digest: it only says that a HEAD request (which registries do not
+//     digest: it only says that a HEAD request (which Docker Hub does not
 //     count as a pull) is likely to find the image in blobs.
 //
 // An entry that cannot be read or fails its check is ignored with a

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -32,12 +33,14 @@ type runFlags struct {
 	secretEnv   string
 	secretFile  string
 	auditLog    string
+	cacheDir    string
+	noCache     bool
 }
 
 func newRunCmd() *cobra.Command {
 	var f runFlags
 	cmd := &cobra.Command{
-		Use:   "run --policies PATH [--dry-run] [--concurrency N] [--shard I/N] [-o text|json]",
+		Use:   "run --policies PATH [--dry-run] [--concurrency N] [--shard I/N] [--cache-dir DIR|--no-cache] [-o text|json]",
 		Short: "Replicate once: scan the policies' sources, decide every image, carry the decisions out",
 		Long: `run makes one replication pass. For the sources of every policy (or of --policy
 only) it lists the repositories and tags, reads each image, decides it with the
@@ -54,6 +57,14 @@ image is a plain line. A summary ends the report.
 (0 ≤ I < N), so that N processes, e.g. a Kubernetes Indexed Job, cover the
 sources exactly once.
 
+Manifests and image configs are kept by digest in --cache-dir, with the digest
+each tag was last read at, so that the next run asks a known tag with one HEAD
+request and reads nothing more unless the tag moved; destinations are checked
+every time. Entries are checked against their digest when read; a damaged one
+is ignored with a warning on stderr. The cache holds at most 10000 entries of
+each kind (oldest out), typically under 100 MiB; delete it at any time.
+--no-cache, or an empty --cache-dir, reads every image from its registry.
+
 Notifications are signed (X-Celpolicy-Signature: sha256=<hex>, HMAC-SHA256 of
 the body) when a secret is found: in --webhook-secret-file, or else in the
 environment variable --webhook-secret-env names.
@@ -66,7 +77,7 @@ is in the report), 2 for wrong flags.`,
   celpolicy run --policies policies/ --policy sandbox-retention`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runRun(cmd.Context(), f, cmd.OutOrStdout())
+			return runRun(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	fl := cmd.Flags()
@@ -80,11 +91,15 @@ is in the report), 2 for wrong flags.`,
 	fl.StringVar(&f.secretEnv, "webhook-secret-env", defaultSecretEnv, "environment variable holding the webhook HMAC secret")
 	fl.StringVar(&f.secretFile, "webhook-secret-file", "", "file holding the webhook HMAC secret (overrides the environment)")
 	fl.StringVar(&f.auditLog, "audit-log", "", "append an audit record (JSON) per action to this file")
+	fl.StringVar(&f.cacheDir, "cache-dir", defaultCacheDir(), "keep image manifests and configs here between runs (empty: no cache)")
+	fl.BoolVar(&f.noCache, "no-cache", false, "keep no cache: read every image from its registry")
 	_ = cmd.MarkFlagRequired("policies")
 	return cmd
 }
 
-func runRun(ctx context.Context, f runFlags, w io.Writer, regOpts ...registry.Option) error {
+// runRun makes the pass: the report goes to w, warnings (a damaged cache
+// entry, say) to errw.
+func runRun(ctx context.Context, f runFlags, w, errw io.Writer, regOpts ...registry.Option) error {
 	usage := func(format string, args ...any) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
 	}
@@ -135,7 +150,12 @@ func runRun(ctx context.Context, f runFlags, w io.Writer, regOpts ...registry.Op
 		o.Logger = slog.New(slog.NewJSONHandler(file, nil))
 		execOpts = append(execOpts, actions.WithLogger(o.Logger))
 	}
-	client, err := runner.NewClient(set, append([]registry.Option{registry.WithVersion(version)}, regOpts...)...)
+	clientOpts := []registry.Option{registry.WithVersion(version),
+		registry.WithLogger(slog.New(slog.NewTextHandler(errw, &slog.HandlerOptions{Level: slog.LevelWarn})))}
+	if f.cacheDir != "" && !f.noCache {
+		clientOpts = append(clientOpts, registry.WithDiskCache(f.cacheDir))
+	}
+	client, err := runner.NewClient(set, append(clientOpts, regOpts...)...)
 	if err != nil {
 		return &exitError{code: exitFailure, err: err}
 	}
@@ -162,6 +182,17 @@ func runRun(ctx context.Context, f runFlags, w io.Writer, regOpts ...registry.Op
 		return &exitError{code: exitFailure, err: fmt.Errorf("%d failed; every failure is in the report above", sum.Failed)}
 	}
 	return nil
+}
+
+// defaultCacheDir is celpolicy's directory in the user's cache directory
+// ($XDG_CACHE_HOME, else ~/.cache, on Linux); none when there is no such
+// directory.
+func defaultCacheDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "celpolicy")
 }
 
 // runMemoSize bounds the decisions a run remembers.

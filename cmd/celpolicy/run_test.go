@@ -5,11 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,7 +107,7 @@ func TestRunDryRunExamples(t *testing.T) {
 
 	var out bytes.Buffer
 	f := runFlags{policies: []string{dir}, dryRun: true, concurrency: 2, output: "text", now: exampleNow}
-	require.NoError(t, runRun(context.Background(), f, &out, noCredentials, registry.WithClock(instant{})))
+	require.NoError(t, runRun(context.Background(), f, &out, io.Discard, noCredentials, registry.WithClock(instant{})))
 	text := out.String()
 	t.Log("\n" + text)
 	lines := strings.Split(strings.TrimSpace(text), "\n")
@@ -162,7 +165,7 @@ spec:
 	f := runFlags{policies: []string{dir}, concurrency: 4, output: "json"}
 	for i, want := range []struct{ copied, present int }{{2, 0}, {0, 2}} {
 		var out bytes.Buffer
-		require.NoError(t, runRun(context.Background(), f, &out, noCredentials), "run %d", i+1)
+		require.NoError(t, runRun(context.Background(), f, &out, io.Discard, noCredentials), "run %d", i+1)
 		var sum runner.Summary
 		require.NoError(t, json.Unmarshal(out.Bytes(), &sum))
 		assert.Equal(t, want.copied, sum.Copied, "run %d", i+1)
@@ -170,6 +173,114 @@ spec:
 		assert.Equal(t, 2, sum.Images)
 		assert.Zero(t, sum.Failed)
 	}
+}
+
+// requestLog records the requests a client sends, as "METHOD host path".
+type requestLog struct {
+	mu       sync.Mutex
+	requests []string
+}
+
+func (l *requestLog) RoundTrip(req *http.Request) (*http.Response, error) {
+	l.mu.Lock()
+	l.requests = append(l.requests, req.Method+" "+req.URL.Host+req.URL.Path)
+	l.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// take returns the requests recorded since the last take.
+func (l *requestLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.requests
+	l.requests = nil
+	return out
+}
+
+// TestRunCache: with --cache-dir a second run reads no source manifest or
+// config, only a HEAD per tag; a damaged entry is warned about on stderr
+// and read again; --no-cache writes nothing.
+func TestRunCache(t *testing.T) {
+	src, dst := registrytest.Memory(t), registrytest.Memory(t)
+	for _, ref := range []string{"team/a:v1", "team/b:v1"} {
+		pushLabelled(t, src+"/"+ref, map[string]string{"team": "x"}, time.Now())
+	}
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(fmt.Sprintf(`apiVersion: celpolicy.dev/v1
+kind: Registry
+metadata: {name: src}
+spec: {host: "%s", insecure: true}
+---
+apiVersion: celpolicy.dev/v1
+kind: Registry
+metadata: {name: mirror}
+spec: {host: "%s", insecure: true}
+---
+apiVersion: celpolicy.dev/v1
+kind: Policy
+metadata: {name: mirror-team}
+spec:
+  match: image.source == "src"
+  actions:
+    - type: replicate
+      to: [mirror]
+  sources:
+    - registry: src
+      repositories: ["team/*"]
+`, src, dst)), 0o644))
+	cache := t.TempDir()
+	log := &requestLog{}
+	run := func(f runFlags) (sum runner.Summary, warnings string) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		require.NoError(t, runRun(context.Background(), f, &out, &errOut, noCredentials, registry.WithTransport(log)))
+		require.NoError(t, json.Unmarshal(out.Bytes(), &sum))
+		return sum, errOut.String()
+	}
+	sourceReads := func(requests []string) []string {
+		var out []string
+		for _, r := range requests {
+			if strings.HasPrefix(r, "GET "+src) && (strings.Contains(r, "/manifests/") || strings.Contains(r, "/blobs/")) {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	f := runFlags{policies: []string{dir}, concurrency: 2, output: "json", cacheDir: cache}
+
+	sum, _ := run(f)
+	assert.Equal(t, 2, sum.Copied)
+	assert.NotEmpty(t, sourceReads(log.take()))
+
+	sum, warnings := run(f)
+	assert.Equal(t, 2, sum.Present)
+	requests := log.take()
+	assert.Empty(t, sourceReads(requests), "manifests and configs come from the cache")
+	assert.Contains(t, requests, "HEAD "+src+"/v2/team/a/manifests/v1")
+	assert.Contains(t, requests, "HEAD "+dst+"/v2/team/a/manifests/v1", "the destination is checked every time")
+	assert.Empty(t, warnings)
+
+	blobs, err := filepath.Glob(filepath.Join(cache, "*", "blobs", "sha256-*"))
+	require.NoError(t, err)
+	require.Len(t, blobs, 4, "a manifest and a config per image")
+	for _, b := range blobs {
+		require.NoError(t, os.WriteFile(b, []byte("damaged"), 0o600))
+	}
+	sum, warnings = run(f)
+	assert.Equal(t, 2, sum.Present)
+	assert.Len(t, sourceReads(log.take()), 4, "damaged entries are read again")
+	assert.Contains(t, warnings, "disk cache: entry ignored")
+
+	empty := t.TempDir()
+	for _, nf := range []runFlags{{cacheDir: empty, noCache: true}, {cacheDir: ""}} {
+		nf.policies, nf.concurrency, nf.output = f.policies, 2, "json"
+		sum, _ = run(nf)
+		assert.Equal(t, 2, sum.Present)
+		assert.Len(t, sourceReads(log.take()), 4, "without a cache every image is read")
+	}
+	entries, err := os.ReadDir(empty)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "--no-cache writes nothing")
 }
 
 // TestRunUnreachable: a source nobody answers on fails the run, with a
@@ -196,7 +307,7 @@ spec:
     - registry: gone
 `, closed)), 0o644))
 	var out bytes.Buffer
-	err = runRun(context.Background(), runFlags{policies: []string{dir}, concurrency: 1, output: "text"}, &out,
+	err = runRun(context.Background(), runFlags{policies: []string{dir}, concurrency: 1, output: "text"}, &out, io.Discard,
 		noCredentials, registry.WithClock(instant{}))
 	var ee *exitError
 	require.ErrorAs(t, err, &ee)
