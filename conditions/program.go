@@ -127,6 +127,7 @@ func (p *Program) EvalString(ctx context.Context, act *Activation) (string, erro
 // evaluation and is not safe for concurrent use; programs are.
 type Activation struct {
 	image  *Image
+	own    *Image // Rebind's copy, reused
 	now    types.Timestamp
 	target *Target
 	vars   VariableResolver

@@ -26,10 +26,13 @@ func (ev *evaluation) action(p *compiledPolicy, i int, act *conditions.Activatio
 		ev.plan(p, PlannedAction{Type: ActionDelete, Policy: p.Name, Reference: img.Reference, Scope: scope})
 		return
 	}
+	// The activation is this evaluation's own: the target is bound in
+	// place, and unbound once the action is done.
+	defer act.BindTarget(nil)
 	for _, t := range ev.selected(a) {
-		tact := act.WithTarget(t)
+		act.BindTarget(t)
 		if a.where != nil {
-			ok, err := ev.evalBool(a.where, tact, tr, tr0{name: a.field.where, target: t.Name, actions: true})
+			ok, err := ev.evalBool(a.where, act, tr, tr0{name: a.field.where, target: t.Name, actions: true})
 			if err != nil {
 				ev.fail(p, a.field.where, t, err, tr)
 				continue
@@ -44,13 +47,13 @@ func (ev *evaluation) action(p *compiledPolicy, i int, act *conditions.Activatio
 			repo, tag := img.Repository, img.Tag
 			var err error
 			if a.repository != nil {
-				if repo, err = ev.evalString(a.repository, tact, tr, tr0{name: a.field.repository, target: t.Name, actions: true}); err != nil {
+				if repo, err = ev.evalString(a.repository, act, tr, tr0{name: a.field.repository, target: t.Name, actions: true}); err != nil {
 					ev.fail(p, a.field.repository, t, err, tr)
 					continue
 				}
 			}
 			if a.tag != nil {
-				if tag, err = ev.evalString(a.tag, tact, tr, tr0{name: a.field.tag, target: t.Name, actions: true}); err != nil {
+				if tag, err = ev.evalString(a.tag, act, tr, tr0{name: a.field.tag, target: t.Name, actions: true}); err != nil {
 					ev.fail(p, a.field.tag, t, err, tr)
 					continue
 				}
@@ -63,7 +66,7 @@ func (ev *evaluation) action(p *compiledPolicy, i int, act *conditions.Activatio
 			v.Verdict = VerdictBlocked
 			v.Reason = p.blockReason
 			if a.reason != nil {
-				reason, err := ev.evalString(a.reason, tact, tr, tr0{name: a.field.reason, target: t.Name, actions: true})
+				reason, err := ev.evalString(a.reason, act, tr, tr0{name: a.field.reason, target: t.Name, actions: true})
 				if err != nil {
 					ev.fail(p, a.field.reason, t, err, tr)
 					continue
@@ -157,8 +160,7 @@ func (ev *evaluation) combine() {
 				Rule: "failurePolicy fail: an evaluation error blocks the image"})
 		}
 		if prev := ev.dec.Targets[name]; prev == nil || prev.Verdict != VerdictBlocked || prev.Policy != b.policy.Name {
-			v := b.verdict
-			ev.dec.Targets[name] = &v
+			ev.dec.Targets[name] = ev.verdict(b.verdict)
 		}
 	}
 }
@@ -167,8 +169,8 @@ func (ev *evaluation) combine() {
 func (ev *evaluation) decide(cs []candidate) {
 	name := cs[0].target.Name
 	win := ev.winner(cs)
-	v := win.verdict
-	ev.dec.Targets[name] = &v
+	v := ev.verdict(win.verdict)
+	ev.dec.Targets[name] = v
 	for _, c := range cs {
 		if c.verdict.Verdict == v.Verdict && c.verdict.Destination == v.Destination {
 			continue

@@ -78,10 +78,12 @@ func (s *PolicySet) Evaluate(ctx context.Context, img *conditions.Image, opts ..
 	ev.set, ev.ctx, ev.opts, ev.targets = s, ctx, o, targets
 	ev.bounded = img.WithinCostBounds()
 	ev.act.Rebind(img, o.now)
-	ev.dec = &Decision{
+	ev.block = &decisionBlock{}
+	ev.dec = &ev.block.d
+	*ev.dec = Decision{
 		Image:    ImageRef{Reference: img.Reference, Digest: img.Digest},
 		Revision: s.revision,
-		Matched:  []MatchedPolicy{}, Targets: map[string]*Verdict{}, Actions: []PlannedAction{},
+		Matched:  ev.block.matched[:0], Targets: make(map[string]*Verdict, min(len(targets), 8)), Actions: []PlannedAction{},
 		Conflicts: []Conflict{}, Errors: []PolicyError{}, Audit: []AuditVerdict{}, Trace: []PolicyTrace{},
 	}
 	err := ev.run(img)
@@ -103,8 +105,11 @@ func (ev *evaluation) reset() {
 	clear(ev.candidates)
 	clear(ev.errBlocks)
 	ev.candidates, ev.errBlocks = ev.candidates[:0], ev.errBlocks[:0]
-	ev.set, ev.ctx, ev.targets, ev.dec, ev.spoken = nil, nil, nil, nil, nil
+	ev.set, ev.ctx, ev.targets, ev.dec, ev.block, ev.spoken = nil, nil, nil, nil, nil, nil
 	ev.opts, ev.bounded = evalOptions{}, false
+	if cap(ev.cands) > 4096 {
+		ev.cands = nil
+	}
 }
 
 type evaluation struct {
@@ -114,14 +119,38 @@ type evaluation struct {
 	targets []*conditions.Target
 	act     *conditions.Activation
 	dec     *Decision
+	block   *decisionBlock
 
 	candidates []candidate
 	errBlocks  []candidate
+	// cands is the index's candidates buffer, kept with the evaluation.
+	cands []int32
 	// spoken is the first enforce policy that matched or failed closed.
 	spoken *compiledPolicy
 	// bounded: the image is within the cost estimate's bounds, so
 	// programs run without cost tracking.
 	bounded bool
+}
+
+// decisionBlock is a Decision allocated with room for its first matched
+// policies and verdicts: a typical decision then allocates once for all
+// three instead of once per entry.
+type decisionBlock struct {
+	d        Decision
+	matched  [1]MatchedPolicy
+	verdicts [1]Verdict
+	used     int
+}
+
+// verdict returns a stable copy of v for Decision.Targets.
+func (ev *evaluation) verdict(v Verdict) *Verdict {
+	b := ev.block
+	if b.used < len(b.verdicts) {
+		b.verdicts[b.used] = v
+		b.used++
+		return &b.verdicts[b.used-1]
+	}
+	return &v
 }
 
 // prog returns the program to evaluate: p itself for an image within the
@@ -155,9 +184,8 @@ func (ev *evaluation) run(img *conditions.Image) error {
 	policies := ev.set.policies
 	n, cands := len(policies), []int32(nil)
 	if ix := ev.set.index; ix != nil && !ev.opts.trace && ev.bounded {
-		buf := ix.candidates(img)
-		defer ix.release(buf)
-		cands = *buf
+		ev.cands = ix.candidates(img, ev.cands)
+		cands = ev.cands
 		n = len(cands)
 	}
 	var fallbacks []*compiledPolicy

@@ -3,7 +3,6 @@ package engine
 import (
 	"slices"
 	"sort"
-	"sync"
 
 	"github.com/celpolicy/celpolicy/conditions"
 )
@@ -19,7 +18,6 @@ type policyIndex struct {
 	n      int // policies in the set
 	// chosen is the clause each policy is filed under; nil: always.
 	chosen []clause
-	pool   sync.Pool
 }
 
 type fieldIndex struct {
@@ -148,7 +146,6 @@ type atomKey struct {
 // of policies[i]; nil terms make a policy always a candidate.
 func buildIndex(terms [][]clause) *policyIndex {
 	ix := &policyIndex{n: len(terms), chosen: make([]clause, len(terms))}
-	ix.pool.New = func() any { s := make([]int32, 0, 64); return &s }
 	shared := make(map[atomKey]int, 4*len(terms))
 	strict := map[fieldKey]int{}
 	var seen []atomKey // a policy's distinct atoms: few, a scan is enough
@@ -218,7 +215,6 @@ const maxIndexUpdate = 64
 func (ix *policyIndex) update(changed map[int][]clause) *policyIndex {
 	nx := &policyIndex{n: ix.n, chosen: slices.Clone(ix.chosen), always: slices.Clone(ix.always),
 		fields: slices.Clone(ix.fields)}
-	nx.pool.New = ix.pool.New
 	copied := map[fieldKey]*fieldIndex{}
 	field := func(k fieldKey) *fieldIndex {
 		if f := copied[k]; f != nil {
@@ -308,11 +304,10 @@ func (ix *policyIndex) postings(a atom) int {
 	return 0
 }
 
-// candidates returns, in evaluation order, the policies that may match
-// img. The caller returns the slice with release.
-func (ix *policyIndex) candidates(img *conditions.Image) *[]int32 {
-	buf := ix.pool.Get().(*[]int32)
-	found := (*buf)[:0]
+// candidates appends to buf[:0], in evaluation order, the policies that
+// may match img. Evaluations keep buf between decisions.
+func (ix *policyIndex) candidates(img *conditions.Image, buf []int32) []int32 {
+	found := buf[:0]
 	for _, f := range ix.fields {
 		v, ok := fieldValue(img, f.key)
 		if !ok {
@@ -327,14 +322,7 @@ func (ix *policyIndex) candidates(img *conditions.Image) *[]int32 {
 	if len(ix.always) > 0 {
 		found = mergeSorted(found, ix.always)
 	}
-	*buf = found
-	return buf
-}
-
-func (ix *policyIndex) release(buf *[]int32) {
-	if cap(*buf) <= 4096 {
-		ix.pool.Put(buf)
-	}
+	return found
 }
 
 // mergeSorted merges two sorted sets of distinct policies into a.

@@ -102,10 +102,9 @@ func TestIndexCandidates(t *testing.T) {
 	}
 	set := compileSet(t, Priority, docs...)
 	names := func(img *conditions.Image) []string {
-		buf := set.index.candidates(img)
-		defer set.index.release(buf)
+		cands := set.index.candidates(img, nil)
 		var out []string
-		for _, i := range *buf {
+		for _, i := range cands {
 			out = append(out, set.policies[i].Name)
 		}
 		return out
@@ -134,10 +133,9 @@ func TestIndexOrdersCandidatesByPriorityAndName(t *testing.T) {
 		docs = append(docs, policy(fmt.Sprintf("p%02d", i), fmt.Sprintf("  priority: %d\n  match: '%s'\n", i%3, match)+replicateAll))
 	}
 	set := compileSet(t, FirstMatch, docs...)
-	buf := set.index.candidates(webImage())
-	defer set.index.release(buf)
-	require.Len(t, *buf, 40)
-	assert.True(t, slices.IsSorted(*buf))
+	cands := set.index.candidates(webImage(), nil)
+	require.Len(t, cands, 40)
+	assert.True(t, slices.IsSorted(cands))
 }
 
 func BenchmarkBuildIndex(b *testing.B) {

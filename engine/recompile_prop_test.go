@@ -137,10 +137,9 @@ func TestWithPreviousUpdatesTheIndex(t *testing.T) {
 	require.NotSame(t, prev.index, next.index)
 
 	names := func(s *PolicySet, repo string) []string {
-		buf := s.index.candidates(&conditions.Image{Repository: repo})
-		defer s.index.release(buf)
+		cands := s.index.candidates(&conditions.Image{Repository: repo}, nil)
 		var out []string
-		for _, i := range *buf {
+		for _, i := range cands {
 			out = append(out, s.policies[i].Name)
 		}
 		return out
