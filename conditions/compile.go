@@ -36,6 +36,7 @@ type CompileOption func(*compileOptions)
 
 type compileOptions struct {
 	untrackedBelow uint64
+	shapes         *Shapes
 	noNative       bool
 }
 
@@ -64,7 +65,7 @@ func (e *Env) Compile(expr string, scope Scope, want *cel.Type, opts ...CompileO
 		opt(&o)
 	}
 	env := e.scopes[scope]
-	ast, iss := env.Compile(expr)
+	ast, iss := o.shapes.compile(env, expr)
 	if iss.Err() != nil {
 		ce := &CompileError{}
 		for _, err := range iss.Errors() {
