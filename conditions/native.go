@@ -27,8 +27,8 @@ import (
 //     false, true || error is true;
 //   - in on a literal list of strings or ints, on image.platforms and on
 //     a map's keys;
-//   - startsWith, endsWith, contains, matches with a literal pattern and
-//     glob.
+//   - startsWith, endsWith, contains, matches with a literal pattern
+//     (simpleRegex when it covers the pattern) and glob.
 //
 // Anything else (variables, comprehensions, arithmetic, semver, …) is
 // left to cel-go: nativeCompile reports false and the program is planned
@@ -490,8 +490,12 @@ func (c *nativeCompiler) call(e ast.Expr, kind nkind) (nnode, bool) {
 		if !ok {
 			return nnode{}, false
 		}
-		re, err := regexp.Compile(pat)
-		if err != nil {
+		var re interface{ MatchString(string) bool }
+		if simple, ok := compileSimpleRegex(pat); ok {
+			re = simple
+		} else if full, err := regexp.Compile(pat); err == nil {
+			re = full
+		} else {
 			return nnode{}, false
 		}
 		s := args[0].stringFn()

@@ -78,14 +78,16 @@ func (s *PolicySet) Evaluate(ctx context.Context, img *conditions.Image, opts ..
 	ev.set, ev.ctx, ev.opts, ev.targets = s, ctx, o, targets
 	ev.bounded = img.WithinCostBounds()
 	ev.act.Rebind(img, o.now)
+	// Fields are set one by one: the block is new and zero, and copying a
+	// whole Decision in would cost a write barrier per word under GC.
 	ev.block = &decisionBlock{}
-	ev.dec = &ev.block.d
-	*ev.dec = Decision{
-		Image:    ImageRef{Reference: img.Reference, Digest: img.Digest},
-		Revision: s.revision,
-		Matched:  ev.block.matched[:0], Targets: make(map[string]*Verdict, min(len(targets), 8)), Actions: []PlannedAction{},
-		Conflicts: []Conflict{}, Errors: []PolicyError{}, Audit: []AuditVerdict{}, Trace: []PolicyTrace{},
-	}
+	d := &ev.block.d
+	d.Image = ImageRef{Reference: img.Reference, Digest: img.Digest}
+	d.Revision = s.revision
+	d.Matched, d.Targets = ev.block.matched[:0], make(map[string]*Verdict, min(len(targets), 8))
+	d.Actions, d.Conflicts, d.Errors = []PlannedAction{}, []Conflict{}, []PolicyError{}
+	d.Audit, d.Trace = []AuditVerdict{}, []PolicyTrace{}
+	ev.dec = d
 	err := ev.run(img)
 	dec := ev.dec
 	ev.reset()
