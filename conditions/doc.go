@@ -11,4 +11,13 @@
 //	val, err := prg.Eval(ctx, conditions.NewActivation(img, now))
 //
 // Env and Program values are immutable and safe for concurrent use.
+//
+// Compiling checks every expression with cel-go. Evaluating does not
+// always run cel-go's interpreter: an expression in the subset that
+// policies are mostly made of (field reads, label lookups, comparisons,
+// startsWith, matches and glob on literals, && || !) and that may run
+// without cost tracking is evaluated natively on the Go image, with the
+// same values and errors (native.go; simple literal regexes match on a
+// position automaton, regex.go). Everything else, and every explain
+// trace, runs on cel-go.
 package conditions
