@@ -133,7 +133,9 @@ func Compile(b *Bundle, opts ...Option) (*PolicySet, error) {
 		}
 	}
 	envKey := envFingerprint(o.env)
-	shared := &programCache{}
+	// The shapes hold a checked expression each: they live for this
+	// compile only.
+	shared := &programCache{shapes: conditions.NewShapes()}
 	compiled := make([]*compiledPolicy, len(b.Policies))
 	perPolicy := make([]ErrorList, len(b.Policies))
 	parallel(len(b.Policies), func(i int) {

@@ -42,8 +42,12 @@ func parallel(n int, fn func(i int)) {
 // It also plans programs without cost tracking where that is safe (see
 // conditions.PlanUntrackedBelow); the evaluator plans their tracked twin
 // for images beyond the cost estimate's bounds.
+//
+// Expressions that differ only in literal values share their parsing and
+// type-checking through shapes (see conditions.Shapes).
 type programCache struct {
-	m sync.Map // programKey -> *conditions.Program
+	m      sync.Map // programKey -> *conditions.Program
+	shapes *conditions.Shapes
 }
 
 type programKey struct {
@@ -61,7 +65,8 @@ func (c *programCache) compile(env *conditions.Env, text string, scope condition
 	if p, ok := c.m.Load(k); ok {
 		return p.(*conditions.Program), nil
 	}
-	p, err := env.Compile(text, scope, want, conditions.PlanUntrackedBelow(env.RuntimeCostLimit()/2))
+	p, err := env.Compile(text, scope, want, conditions.PlanUntrackedBelow(env.RuntimeCostLimit()/2),
+		conditions.WithShapes(c.shapes))
 	if err != nil {
 		return nil, err
 	}
