@@ -24,13 +24,16 @@ var errPlainHTTP = errors.New("http: server gave HTTP response to HTTPS client (
 const pingTTL = time.Minute
 
 // NewClient returns the registry client a pass uses when Options.Client
-// is nil: configured by the inventory of set (Hosts), over a transport
-// that remembers each registry's answer to the version check (GET /v2/).
-// opts come last and may override any of it.
+// is nil: configured by the inventory of set (Hosts), over connections of
+// its own (go-containerregistry's default transport settings: keep-alive,
+// 50 idle connections per host, enough for the pass's images and their
+// uploads at once) and a transport that remembers each registry's answer
+// to the version check (GET /v2/). opts come last and may override any of
+// it.
 func NewClient(set *engine.PolicySet, opts ...registry.Option) (*registry.Client, error) {
 	return registry.New(append([]registry.Option{
 		registry.WithHosts(Hosts(set)...),
-		registry.WithTransport(newPingCache(remote.DefaultTransport, time.Now)),
+		registry.WithTransport(newPingCache(remote.DefaultTransport.(*http.Transport).Clone(), time.Now)),
 	}, opts...)...)
 }
 

@@ -2,7 +2,11 @@ package runner_test
 
 import (
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -53,4 +57,112 @@ func TestNewClientChecksEachRegistryOnce(t *testing.T) {
 	// read for its tag TTL: a HEAD per image at the mirror, the catalog
 	// and a tag list per repository.
 	assert.Equal(t, int64(5+1+5), requests.Load())
+}
+
+// countedRegistry is an in-memory registry on loopback that counts the
+// connections it accepts and the requests it answers, by "METHOD kind"
+// (kind: ping, catalog, tags, manifest, blob, upload).
+type countedRegistry struct {
+	host  string
+	conns atomic.Int64
+	mu    sync.Mutex
+	reqs  map[string]int
+}
+
+func newCountedRegistry(t *testing.T) *countedRegistry {
+	t.Helper()
+	c := &countedRegistry{reqs: map[string]int{}}
+	inner := registrytest.MemoryHandler()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		kind := "upload"
+		switch p := r.URL.Path; {
+		case p == "/v2/":
+			kind = "ping"
+		case p == "/v2/_catalog":
+			kind = "catalog"
+		case strings.HasSuffix(p, "/tags/list"):
+			kind = "tags"
+		case strings.Contains(p, "/manifests/"):
+			kind = "manifest"
+		case strings.Contains(p, "/blobs/") && !strings.Contains(p, "/uploads/"):
+			kind = "blob"
+		}
+		c.mu.Lock()
+		c.reqs[r.Method+" "+kind]++
+		c.mu.Unlock()
+		inner.ServeHTTP(w, r)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			c.conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c.host = strings.TrimPrefix(srv.URL, "http://")
+	return c
+}
+
+// take returns and resets the counts.
+func (c *countedRegistry) take() (conns int64, requests map[string]int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	requests, c.reqs = c.reqs, map[string]int{}
+	return c.conns.Swap(0), requests
+}
+
+// TestNewClientReusesConnectionsAndTheDiskCache: a pass keeps its
+// connections open between requests (a few per registry, not one per
+// request), and a second pass by a new client, as a second process would
+// make it, asks the source only the listings and a HEAD per tag when the
+// disk cache holds the images, and the mirror a HEAD per image.
+func TestNewClientReusesConnectionsAndTheDiskCache(t *testing.T) {
+	src, dst := newCountedRegistry(t), newCountedRegistry(t)
+	const repos, tags = 4, 3
+	for r := range repos {
+		for g := range tags {
+			pushRandom(t, fmt.Sprintf("%s/team/app%d:v%d", src.host, r, g), 2048, 2)
+		}
+	}
+	set := loadSet(t, inventory(src.host, dst.host), mirrorPolicy)
+	cache := t.TempDir()
+	pass := func() *runner.Summary {
+		client, err := runner.NewClient(set, registry.WithKeychain(authn.NewMultiKeychain()), registry.WithDiskCache(cache))
+		require.NoError(t, err)
+		return run(t, set, runner.Options{Client: client})
+	}
+	src.take()
+	dst.take()
+
+	sum := pass()
+	require.Equal(t, repos*tags, sum.Copied)
+	srcConns, srcReqs := src.take()
+	dstConns, dstReqs := dst.take()
+	total := 0
+	for _, n := range dstReqs {
+		total += n
+	}
+	// 4 images at once, each with up to 4 uploads: 20 requests in
+	// flight at most, so about 20 connections to the mirror (up to twice
+	// that when requests start just before others' connections are free
+	// again) for over a hundred requests. With too few idle connections
+	// kept per host there would be one for most requests.
+	inFlight := int64(runner.DefaultConcurrency * 5)
+	assert.Greater(t, total, 100)
+	assert.LessOrEqual(t, dstConns, 2*inFlight, "%d requests", total)
+	assert.LessOrEqual(t, srcConns, 2*inFlight)
+	t.Logf("first pass: %d requests to the mirror over %d connections, %d to the source", total, dstConns, srcConns)
+
+	again := pass()
+	require.Equal(t, repos*tags, again.Present)
+	srcConns, srcReqs = src.take()
+	dstConns, dstReqs = dst.take()
+	assert.Equal(t, map[string]int{"GET ping": 1, "GET catalog": 1, "GET tags": repos, "HEAD manifest": repos * tags}, srcReqs)
+	assert.Equal(t, map[string]int{"GET ping": 1, "HEAD manifest": repos * tags}, dstReqs)
+	// A new client opens connections of its own, and keeps them: about
+	// one per image in flight (a few more when a request starts just
+	// before another's connection is free again).
+	assert.Positive(t, srcConns)
+	assert.LessOrEqual(t, srcConns, int64(2*runner.DefaultConcurrency))
+	assert.LessOrEqual(t, dstConns, int64(2*runner.DefaultConcurrency))
 }
