@@ -242,7 +242,7 @@ func (s *PolicySet) compilePolicy(env *conditions.Env, p *Policy, errs *ErrorLis
 		} else {
 			broken = append(broken, v.Name.Value)
 		}
-		next, err := cur.WithVariables(conditions.Variable{Name: v.Name.Value, Type: typ})
+		next, err := shared.withVariable(cur, conditions.Variable{Name: v.Name.Value, Type: typ})
 		if err != nil {
 			errs.add(v.Name.Pos, fmt.Sprintf("spec.variables[%d].name", i), "%v", err)
 			continue

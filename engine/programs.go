@@ -48,6 +48,7 @@ func parallel(n int, fn func(i int)) {
 type programCache struct {
 	m      sync.Map // programKey -> *conditions.Program
 	shapes *conditions.Shapes
+	envs   sync.Map // variableKey -> *variableEnv
 }
 
 type programKey struct {
@@ -72,4 +73,37 @@ func (c *programCache) compile(env *conditions.Env, text string, scope condition
 	}
 	actual, _ := c.m.LoadOrStore(k, p)
 	return actual.(*conditions.Program), nil
+}
+
+type variableKey struct {
+	parent     *conditions.Env
+	name, kind string
+}
+
+type variableEnv struct {
+	typ *cel.Type
+	env *conditions.Env
+}
+
+// withVariable returns parent with v declared, the same Env each time
+// for the same parent and declaration: policies generated from one
+// template declare the same variables, and sharing their environment
+// lets their expressions share shapes and programs, which are per
+// environment, and saves cel-go setting up a checker for each policy.
+func (c *programCache) withVariable(parent *conditions.Env, v conditions.Variable) (*conditions.Env, error) {
+	k := variableKey{parent: parent, name: v.Name, kind: v.Type.String()}
+	if e, ok := c.envs.Load(k); ok {
+		if ve := e.(*variableEnv); ve.typ.IsExactType(v.Type) {
+			return ve.env, nil
+		}
+	}
+	env, err := parent.WithVariables(v)
+	if err != nil {
+		return nil, err
+	}
+	e, _ := c.envs.LoadOrStore(k, &variableEnv{typ: v.Type, env: env})
+	if ve := e.(*variableEnv); ve.typ.IsExactType(v.Type) {
+		return ve.env, nil
+	}
+	return env, nil
 }
