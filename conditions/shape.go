@@ -20,19 +20,19 @@ import (
 // The shape of an expression is its text with each simple literal left
 // out: a quoted string ('…' or "…", not raw, bytes or triple-quoted) whose
 // escapes are only \\ \" \' \n \t \r, and a decimal int without sign or
-// suffix. The first expression of a shape, per CEL environment (Env,
-// scope and declared variables), is compiled in full; a later one gets a
-// copy of its checked expression with its own literal values and source
-// positions, and then runs through the environment's AST validators
-// (duration, timestamp and regex literals, glob patterns, versions, ...)
-// just as a full compile would.
+// suffix. Expressions of a shape are compiled in full, per CEL
+// environment (Env, scope and declared variables), until one compiles;
+// later ones get a copy of its checked expression with their own literal
+// values and source positions, which then runs through the environment's
+// AST validators (duration, timestamp and regex literals, glob patterns,
+// versions, ...) just as a full compile would.
 //
 // Sharing does not happen, and the expression is compiled in full, when
-// it is not ASCII, when its shape has no simple literal, when the first
-// expression of its shape did not compile, has a simple literal inside a
-// macro's loop (exists, all, map, filter) or one that CEL does not read
-// as one literal node (a negative number, for one), or when a validator
-// rejects the copy: the full compile then reports cel-go's own error and
+// it is not ASCII, when its shape has no simple literal, when the
+// expression that compiled first has a simple literal inside a macro's
+// loop (exists, all, map, filter) or one that CEL does not read as one
+// literal node (a negative number, for one), or when a validator rejects
+// the copy: the full compile then reports cel-go's own error and
 // position. The cost estimate, the expected type and the program stay per
 // expression.
 //
