@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"sync"
 
@@ -21,6 +22,7 @@ import (
 // flight.
 type Client struct {
 	o      *options
+	rt     http.RoundTripper // per-host CAs and remembered version checks, under retries
 	puller *remote.Puller
 	cache  *caches
 	disk   *diskCache    // nil without WithDiskCache
@@ -43,8 +45,11 @@ func New(opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry client: %w", err)
 	}
+	// Reads and, through RemoteOptions, writes share the connections and
+	// the version checks.
+	rt := newPingCache(base, o.clock)
 	puller, err := remote.NewPuller(
-		remote.WithTransport(&retryTransport{inner: base, retries: o.retries, clock: o.clock}),
+		remote.WithTransport(&retryTransport{inner: rt, retries: o.retries, clock: o.clock}),
 		remote.WithAuthFromKeychain(o.keychain),
 		remote.WithUserAgent("celpolicy/"+o.version),
 		remote.WithPageSize(o.pageSize),
@@ -78,6 +83,7 @@ func New(opts ...Option) (*Client, error) {
 	return &Client{
 		parsed: parsed,
 		o:      o,
+		rt:     rt,
 		puller: puller,
 		cache:  cache,
 		disk:   disk,

@@ -64,5 +64,8 @@
 // exponential backoff, waiting what Retry-After asks for when the registry
 // says (WithRetries). Registries that need plain HTTP or a private CA are
 // configured with WithHosts; the User-Agent is celpolicy/<version>
-// (WithVersion).
+// (WithVersion). go-containerregistry checks a registry's version
+// (GET /v2/) once per repository it talks to; a Client remembers the
+// answer (the challenge, or that a host speaks plain HTTP) for a minute,
+// so that it asks each registry about once whatever the repositories.
 package registry

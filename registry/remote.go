@@ -8,17 +8,15 @@ import (
 )
 
 // RemoteOptions returns go-containerregistry remote options that reach
-// registries the way the Client does: its hosts' CAs, its retries (408,
+// registries the way the Client does, over its connections: its hosts'
+// CAs, its remembered version checks, its retries (408,
 // 429, 5xx and connection errors, Retry-After honoured, on the Client's
 // clock), its keychain and its User-Agent, with ggcr's own retries off.
 // Package actions writes with them, so that copying is configured like
 // reading. wrap, when not nil, wraps the transport under ggcr's
 // authentication (to count bytes, say).
 func (c *Client) RemoteOptions(wrap func(http.RoundTripper) http.RoundTripper) []remote.Option {
-	// New built the same transport from the same options, so this cannot
-	// fail here.
-	base, _ := newHostTransport(c.o.transport, c.o.roots)
-	var rt http.RoundTripper = &retryTransport{inner: base, retries: c.o.retries, clock: c.o.clock}
+	var rt http.RoundTripper = &retryTransport{inner: c.rt, retries: c.o.retries, clock: c.o.clock}
 	if wrap != nil {
 		rt = wrap(rt)
 	}

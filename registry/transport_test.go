@@ -243,3 +243,41 @@ func TestCAFile(t *testing.T) {
 }
 
 func emptyKeychain() authn.Keychain { return authn.NewMultiKeychain() }
+
+// TestVersionCheckOncePerRegistry: go-containerregistry checks a
+// registry's version (GET /v2/) for every repository it talks to; a
+// Client asks once, and again after a minute.
+func TestVersionCheckOncePerRegistry(t *testing.T) {
+	var pings atomic.Int64
+	inner := registrytest.MemoryHandler()
+	host := registrytest.Handler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2/" {
+			pings.Add(1)
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	var refs []string
+	for _, repo := range []string{"a", "b", "c", "d"} {
+		refs = append(refs, host+"/"+repo+":v1")
+		push(t, refs[len(refs)-1], newImage(t, platformSpec{os: "linux", arch: "amd64"}, nil))
+	}
+	clock := newFakeClock()
+	c, err := registry.New(registry.WithHosts(registry.Host{Host: host, Insecure: true}),
+		registry.WithKeychain(emptyKeychain()), registry.WithClock(clock), registry.WithCosignTags(false))
+	require.NoError(t, err)
+	pings.Store(0)
+
+	for _, r := range c.Images(context.Background(), refs) {
+		require.NoError(t, r.Err)
+	}
+	assert.Equal(t, int64(1), pings.Load(), "one check for four repositories")
+
+	// go-containerregistry checks a repository once per Client; a fifth
+	// one, a minute later, is checked again.
+	push(t, host+"/e:v1", newImage(t, platformSpec{os: "linux", arch: "amd64"}, nil))
+	pings.Store(0)
+	clock.Advance(2 * time.Minute)
+	_, err = c.Tags(context.Background(), host+"/e")
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), pings.Load(), "asked again after a minute")
+}

@@ -1,14 +1,7 @@
 package runner
 
 import (
-	"bytes"
-	"errors"
-	"io"
 	"net/http"
-	"net/url"
-	"strings"
-	"sync"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -16,133 +9,14 @@ import (
 	"github.com/celpolicy/celpolicy/registry"
 )
 
-// errPlainHTTP answers an HTTPS version check of a registry known to
-// speak plain HTTP.
-var errPlainHTTP = errors.New("http: server gave HTTP response to HTTPS client (remembered)")
-
-// pingTTL is how long a registry's answer to the version check is reused.
-const pingTTL = time.Minute
-
 // NewClient returns the registry client a pass uses when Options.Client
 // is nil: configured by the inventory of set (Hosts), over connections of
 // its own (go-containerregistry's default transport settings: keep-alive,
 // 50 idle connections per host, enough for the pass's images and their
-// uploads at once) and a transport that remembers each registry's answer
-// to the version check (GET /v2/). opts come last and may override any of
-// it.
+// uploads at once). opts come last and may override any of it.
 func NewClient(set *engine.PolicySet, opts ...registry.Option) (*registry.Client, error) {
 	return registry.New(append([]registry.Option{
 		registry.WithHosts(Hosts(set)...),
-		registry.WithTransport(newPingCache(remote.DefaultTransport.(*http.Transport).Clone(), time.Now)),
+		registry.WithTransport(remote.DefaultTransport.(*http.Transport).Clone()),
 	}, opts...)...)
-}
-
-// pingCache answers a registry's version check from memory after the
-// first answer, for pingTTL. go-containerregistry checks once per
-// repository it talks to, so a pass over many repositories would repeat
-// the same request, and for a plain-HTTP registry a TLS handshake bound
-// to fail, once per repository: on a no-op pass that is a fifth of the
-// requests. Only unauthenticated checks answered 200 or 401 (the
-// challenge), and HTTPS attempts answered in plain HTTP, are remembered;
-// a host that answered in plain HTTP is not asked over HTTPS again.
-type pingCache struct {
-	inner    http.RoundTripper
-	now      func() time.Time
-	mu       sync.Mutex
-	seen     map[string]pingAnswer    // by scheme://host
-	inflight map[string]chan struct{} // closed when the check is answered
-}
-
-type pingAnswer struct {
-	status int
-	header http.Header
-	body   []byte
-	err    error
-	at     time.Time
-}
-
-func newPingCache(inner http.RoundTripper, now func() time.Time) *pingCache {
-	return &pingCache{inner: inner, now: now, seen: map[string]pingAnswer{}, inflight: map[string]chan struct{}{}}
-}
-
-func (p *pingCache) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method != http.MethodGet || req.URL.Path != "/v2/" || req.Header.Get("Authorization") != "" {
-		return p.inner.RoundTrip(req)
-	}
-	key := req.URL.Scheme + "://" + req.URL.Host
-	for {
-		p.mu.Lock()
-		a, ok := p.lookup(key, req.URL)
-		if ok {
-			p.mu.Unlock()
-			if a.err != nil {
-				return nil, a.err
-			}
-			return &http.Response{Status: http.StatusText(a.status), StatusCode: a.status, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-				Header: a.header.Clone(), Body: io.NopCloser(bytes.NewReader(a.body)), ContentLength: int64(len(a.body)), Request: req}, nil
-		}
-		// Concurrent checks of one registry wait for the first.
-		if wait, busy := p.inflight[key]; busy {
-			p.mu.Unlock()
-			select {
-			case <-wait:
-				continue
-			case <-req.Context().Done():
-				return nil, req.Context().Err()
-			}
-		}
-		done := make(chan struct{})
-		p.inflight[key] = done
-		p.mu.Unlock()
-		resp, err := p.check(key, req)
-		p.mu.Lock()
-		delete(p.inflight, key)
-		close(done)
-		p.mu.Unlock()
-		return resp, err
-	}
-}
-
-// lookup returns a remembered answer; p.mu is held.
-func (p *pingCache) lookup(key string, u *url.URL) (pingAnswer, bool) {
-	if a, ok := p.seen[key]; ok && p.now().Sub(a.at) < pingTTL {
-		return a, true
-	}
-	if u.Scheme == "https" {
-		// ggcr races HTTPS against plain HTTP for a registry that may be
-		// reached insecurely, and cancels the loser: a TLS handshake
-		// begun for nothing each time. A host that answered in plain
-		// HTTP is not asked over HTTPS again.
-		if h, ok := p.seen["http://"+u.Host]; ok && h.err == nil && p.now().Sub(h.at) < pingTTL {
-			return pingAnswer{err: errPlainHTTP, at: h.at}, true
-		}
-	}
-	return pingAnswer{}, false
-}
-
-// check asks the registry and remembers what may be remembered.
-func (p *pingCache) check(key string, req *http.Request) (*http.Response, error) {
-	resp, err := p.inner.RoundTrip(req)
-	switch {
-	case err != nil:
-		if strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
-			p.remember(key, pingAnswer{err: err, at: p.now()})
-		}
-		return nil, err
-	case resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized:
-		body, rerr := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
-		if rerr != nil {
-			return nil, rerr
-		}
-		resp.Body = io.NopCloser(bytes.NewReader(body))
-		p.remember(key, pingAnswer{status: resp.StatusCode, header: resp.Header.Clone(), body: body, at: p.now()})
-	}
-	return resp, nil
-}
-
-func (p *pingCache) remember(key string, a pingAnswer) {
-	p.mu.Lock()
-	p.seen[key] = a
-	p.mu.Unlock()
 }

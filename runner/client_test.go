@@ -1,16 +1,24 @@
 package runner_test
 
 import (
+	"encoding/pem"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -165,4 +173,39 @@ func TestNewClientReusesConnectionsAndTheDiskCache(t *testing.T) {
 	assert.Positive(t, srcConns)
 	assert.LessOrEqual(t, srcConns, int64(2*runner.DefaultConcurrency))
 	assert.LessOrEqual(t, dstConns, int64(2*runner.DefaultConcurrency))
+}
+
+// TestNewClientTrustsTheInventorysCAFile: a source behind TLS with a
+// private CA, named by the Registry document's caFile, is read and
+// mirrored.
+func TestNewClientTrustsTheInventorysCAFile(t *testing.T) {
+	srv := httptest.NewUnstartedServer(registrytest.MemoryHandler())
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	src := strings.TrimPrefix(srv.URL, "https://")
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600))
+	ref, err := name.ParseReference(src + "/team/app:v1")
+	require.NoError(t, err)
+	img, err := random.Image(256, 1)
+	require.NoError(t, err)
+	require.NoError(t, remote.Write(ref, img, remote.WithTransport(srv.Client().Transport)))
+	dst := registrytest.Memory(t)
+
+	set := loadSet(t, fmt.Sprintf(`apiVersion: celpolicy.dev/v1
+kind: Registry
+metadata: {name: src}
+spec: {host: "%s", caFile: "%s"}
+---
+apiVersion: celpolicy.dev/v1
+kind: Registry
+metadata: {name: mirror}
+spec: {host: "%s", insecure: true}
+`, src, ca, dst), mirrorPolicy)
+	client, err := runner.NewClient(set, registry.WithKeychain(authn.NewMultiKeychain()))
+	require.NoError(t, err)
+	sum := run(t, set, runner.Options{Client: client})
+	assert.Equal(t, 1, sum.Copied, "%+v", sum.Items)
+	assert.Equal(t, digest(t, img), headDigest(t, dst+"/mirror/team/app:v1"))
 }
