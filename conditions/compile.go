@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/cost"
 )
 
 // Issue is one problem with an expression, positioned inside the
@@ -65,7 +66,7 @@ func (e *Env) Compile(expr string, scope Scope, want *cel.Type, opts ...CompileO
 		opt(&o)
 	}
 	env := e.scopes[scope]
-	ast, iss := o.shapes.compile(env, expr)
+	ast, iss, ck := o.shapes.compile(env, expr)
 	if iss.Err() != nil {
 		ce := &CompileError{}
 		for _, err := range iss.Errors() {
@@ -81,7 +82,7 @@ func (e *Env) Compile(expr string, scope Scope, want *cel.Type, opts ...CompileO
 		return nil, &CompileError{Issues: []Issue{{Line: 1, Column: 1,
 			Message: fmt.Sprintf("expression must be of type %s, but it is %s", want, out)}}}
 	}
-	est, err := env.EstimateCost(ast, estimator{})
+	est, err := o.shapes.estimateCost(ck, func() (cost.CostEstimate, error) { return env.EstimateCost(ast, estimator{}) })
 	if err != nil {
 		return nil, &CompileError{Issues: []Issue{{Line: 1, Column: 1, Message: "estimate cost: " + err.Error()}}}
 	}

@@ -1,6 +1,7 @@
 package conditions
 
 import (
+	varint "encoding/binary"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -8,6 +9,7 @@ import (
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common"
 	"cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	exprpb "google.golang.org/genproto/googleapis/api/expr/v1alpha1"
@@ -23,9 +25,10 @@ import (
 // suffix. Expressions of a shape are compiled in full, per CEL
 // environment (Env, scope and declared variables), until one compiles;
 // later ones get a copy of its checked expression with their own literal
-// values and source positions, which then runs through the environment's
-// AST validators (duration, timestamp and regex literals, glob patterns,
-// versions, ...) just as a full compile would.
+// values and source positions, which then is validated as a full compile
+// would: its literals are checked where the environment's AST validators
+// read them (regex, glob, version and constraint literals; see
+// literalChecks), or all validators run on it.
 //
 // Sharing does not happen, and the expression is compiled in full, when
 // it is not ASCII, when its shape has no simple literal, when the
@@ -33,15 +36,16 @@ import (
 // loop (exists, all, map, filter) or one that CEL does not read as one
 // literal node (a negative number, for one), or when a validator rejects
 // the copy: the full compile then reports cel-go's own error and
-// position. The cost estimate, the expected type and the program stay per
-// expression.
+// position. Copies with string literals of the same lengths share a cost
+// estimate; the expected type and the program stay per expression.
 //
 // A Shapes holds one checked expression per shape: make one for a batch
 // of compiles and drop it after. It is safe for concurrent use; two
 // goroutines that meet a new shape at once may both compile it in full.
 type Shapes struct {
-	m    sync.Map     // shapeKey -> *template, nil when the shape cannot be shared
-	full atomic.Int64 // full compiles, for tests
+	m     sync.Map     // shapeKey -> *template, nil when the shape cannot be shared
+	costs sync.Map     // costKey -> cost.CostEstimate
+	full  atomic.Int64 // full compiles, for tests
 }
 
 // NewShapes returns an empty cache of expression shapes.
@@ -61,28 +65,70 @@ type shapeKey struct {
 
 // compile returns the checked expression of text in env, as env.Compile
 // does, from the template of its shape when there is one.
-func (s *Shapes) compile(env *cel.Env, text string) (*cel.Ast, *cel.Issues) {
+//
+// The cost key of a copy is where its cost estimate is kept (see
+// estimateCost); nil for a full compile.
+func (s *Shapes) compile(env *cel.Env, text string) (*cel.Ast, *cel.Issues, *costKey) {
 	if s == nil {
-		return env.Compile(text)
+		a, iss := env.Compile(text)
+		return a, iss, nil
 	}
 	key, holes, ok := shapeOf(text)
 	if !ok || len(text) > maxExpressionSize {
-		return s.compileFull(env, text)
+		a, iss := s.compileFull(env, text)
+		return a, iss, nil
 	}
 	k := shapeKey{env: env, key: key}
 	if v, found := s.m.Load(k); found {
 		if t := v.(*template); t != nil {
 			if a := t.instantiate(env, text, holes); a != nil {
-				return a, nil
+				return a, nil, newCostKey(t, holes)
 			}
 		}
-		return s.compileFull(env, text)
+		a, iss := s.compileFull(env, text)
+		return a, iss, nil
 	}
 	a, iss := s.compileFull(env, text)
 	if iss.Err() == nil {
 		s.m.LoadOrStore(k, newTemplate(env, a, holes))
 	}
-	return a, iss
+	return a, iss, nil
+}
+
+// A costKey names the cost estimate of the copies of one template whose
+// string literals have the same lengths. cel-go's cost model, and
+// celpolicy's estimator, read a literal's size and never its value, and a
+// copy's tree and types are its template's: copies with equal keys have
+// equal estimates (the differential test checks it on random literals).
+type costKey struct {
+	t    *template
+	lens string
+}
+
+func newCostKey(t *template, holes []hole) *costKey {
+	b := make([]byte, 0, 3*len(holes))
+	for _, h := range holes {
+		if !h.isInt {
+			b = varint.AppendUvarint(b, uint64(len(h.str)))
+		}
+	}
+	return &costKey{t: t, lens: string(b)}
+}
+
+// estimateCost returns the cost estimate of k, computing it with est the
+// first time.
+func (s *Shapes) estimateCost(k *costKey, est func() (cost.CostEstimate, error)) (cost.CostEstimate, error) {
+	if s == nil || k == nil {
+		return est()
+	}
+	if v, ok := s.costs.Load(*k); ok {
+		return v.(cost.CostEstimate), nil
+	}
+	e, err := est()
+	if err == nil {
+		s.costs.Store(*k, e)
+	}
+	return e, err
 }
 
 func (s *Shapes) compileFull(env *cel.Env, text string) (*cel.Ast, *cel.Issues) {
@@ -106,6 +152,9 @@ type template struct {
 	// env.Check runs them.
 	validators []cel.ASTValidator
 	config     cel.ValidatorConfig
+	// checks, when not nil, stand for the validators (see literalChecks):
+	// copies then run them on their holes instead.
+	checks map[int64]literalCheck
 }
 
 type templateHole struct {
@@ -170,6 +219,13 @@ func newTemplate(env *cel.Env, a *cel.Ast, holes []hole) *template {
 	}
 	t.validators = env.Validators()
 	t.config = validatorConfig(t.validators)
+	names := make([]string, len(t.validators))
+	for i, v := range t.validators {
+		names[i] = v.Name()
+	}
+	if checks, ok := literalChecks(native, names, used); ok {
+		t.checks = checks
+	}
 	return t
 }
 
@@ -276,7 +332,13 @@ func (t *template) instantiate(env *cel.Env, text string, holes []hole) *cel.Ast
 	for id, r := range tinfo.OffsetRanges() {
 		info.SetOffsetRange(id, ast.OffsetRange{Start: shift(r.Start), Stop: shift(r.Stop)})
 	}
-	if len(t.validators) > 0 {
+	if t.checks != nil {
+		for id, v := range values {
+			if !t.checks[id].valid(v) {
+				return nil
+			}
+		}
+	} else if len(t.validators) > 0 {
 		iss := cel.NewIssuesWithSourceInfo(common.NewErrors(src), info)
 		for _, v := range t.validators {
 			v.Validate(env, t.config, native, iss)
