@@ -75,3 +75,19 @@ func TestSimpleRegexAgreesWithRegexp(t *testing.T) {
 	}
 	require.Greater(t, covered, 2000)
 }
+
+func TestValidRegexIsRegexpCompile(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	r := rand.New(rand.NewPCG(seed, 11))
+	parts := []string{"a", "(", ")", "[", "]", "*", "+", "?", "{2}", "{1,", "\\", "\\d", "\\p{Greek}", "\\pX", "(?i)", "(?P<n>", "|", "^", "$", ".", "-", "x{1001}", "\\Q", "\\E", "[[:alpha:]]", "[[:foo:]]", "\xff"}
+	for range 5000 {
+		var p strings.Builder
+		for range r.IntN(7) {
+			p.WriteString(parts[r.IntN(len(parts))])
+		}
+		_, err := regexp.Compile(p.String())
+		require.Equal(t, err == nil, validRegex(p.String()), "seed %d: %q", seed, p.String())
+	}
+	_, err := regexp.Compile(strings.Repeat("a{1000}", 1000))
+	require.Equal(t, err == nil, validRegex(strings.Repeat("a{1000}", 1000)), "a pattern too large")
+}

@@ -89,12 +89,14 @@ type rawRegistrySpec struct {
 type decoder struct {
 	src  *sourceFile
 	errs *ErrorList
+	// line is the 0-based file line the decoded YAML text starts at.
+	line int
 }
 
 var positionType = reflect.TypeFor[Position]()
 
 func (d *decoder) pos(n *yaml.Node) Position {
-	return Position{File: d.src.name, Line: n.Line, Column: n.Column}
+	return Position{File: d.src.name, Line: d.line + n.Line, Column: n.Column}
 }
 
 // decode fills v from n; key, when not nil, is the mapping key n is the

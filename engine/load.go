@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -125,12 +126,27 @@ func parseSources(srcs []namedSource) (*Bundle, error) {
 		}
 		inventory[r.Name] = r
 	}
-	names := map[string]*Policy{}
+	// Policies decode in parallel, each into errors of its own, merged in
+	// document order.
+	var pdocs []*document
 	for _, d := range docs {
-		if d.kind != KindPolicy {
-			continue
+		if d.kind == KindPolicy {
+			pdocs = append(pdocs, d)
 		}
-		p := d.policy(inventory, &errs)
+	}
+	decoded := make([]struct {
+		p    *Policy
+		errs ErrorList
+	}, len(pdocs))
+	parallel(len(pdocs), func(i int) {
+		d := pdocs[i]
+		d.dec.errs = &decoded[i].errs
+		decoded[i].p = d.policy(inventory, &decoded[i].errs)
+	})
+	names := map[string]*Policy{}
+	for i := range decoded {
+		errs = append(errs, decoded[i].errs...)
+		p := decoded[i].p
 		if p == nil {
 			continue
 		}
@@ -155,7 +171,92 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 func parseFile(name string, data []byte, errs *ErrorList) []*document {
 	src := newSourceFile(name, data)
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+	chunks := splitDocuments(data, fileChunks())
+	if len(chunks) == 1 {
+		return parseChunk(src, chunks[0], errs)
+	}
+	// Documents are independent (anchors and tags are per document), so
+	// runs of them parse in parallel. A syntax error ends a file; its
+	// message can depend on what follows the run it is in, so such a
+	// file is parsed again as one.
+	parsed := make([]struct {
+		docs []*document
+		errs ErrorList
+	}, len(chunks))
+	parallel(len(chunks), func(i int) {
+		parsed[i].docs = parseChunk(src, chunks[i], &parsed[i].errs)
+	})
+	var docs []*document
+	for _, p := range parsed {
+		for _, e := range p.errs {
+			if strings.HasPrefix(e.Msg, "invalid YAML: ") {
+				return parseChunk(src, docChunk{data: data}, errs)
+			}
+		}
+	}
+	for _, p := range parsed {
+		*errs = append(*errs, p.errs...)
+		for _, d := range p.docs {
+			d.dec.errs = errs
+		}
+		docs = append(docs, p.docs...)
+	}
+	return docs
+}
+
+// fileChunks is how many runs of documents a large file is parsed in.
+var fileChunks = func() int { return 4 * runtime.GOMAXPROCS(0) }
+
+// A docChunk is a run of whole YAML documents of a file, starting at
+// 0-based line line of it.
+type docChunk struct {
+	data []byte
+	line int
+}
+
+// splitDocuments cuts data into at most n runs of whole documents, at
+// document start markers: a line that is "---" or starts with "--- ".
+// YAML forbids such a line inside any scalar, so a cut there never splits
+// a document. A file with directives (%YAML, %TAG) stays whole.
+func splitDocuments(data []byte, n int) []docChunk {
+	whole := []docChunk{{data: data}}
+	if n <= 1 || len(data) < 64<<10 || bytes.HasPrefix(data, []byte("%")) || bytes.Contains(data, []byte("\n%")) {
+		return whole
+	}
+	var starts []int // byte offsets of document start lines
+	for off := 0; off < len(data); {
+		lineEnd := bytes.IndexByte(data[off:], '\n')
+		if lineEnd < 0 {
+			lineEnd = len(data) - off
+		}
+		line := data[off : off+lineEnd]
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if off > 0 && (string(line) == "---" || bytes.HasPrefix(line, []byte("--- "))) {
+			starts = append(starts, off)
+		}
+		off += lineEnd + 1
+	}
+	if len(starts) < n {
+		return whole
+	}
+	out := make([]docChunk, 0, n)
+	from, line := 0, 0
+	target := len(data) / n
+	for _, st := range starts {
+		if st-from < target {
+			continue
+		}
+		out = append(out, docChunk{data: data[from:st], line: line})
+		line += bytes.Count(data[from:st], []byte("\n"))
+		from = st
+	}
+	return append(out, docChunk{data: data[from:], line: line})
+}
+
+// parseChunk decodes the documents of one run.
+func parseChunk(src *sourceFile, c docChunk, errs *ErrorList) []*document {
+	name := src.name
+	dec := yaml.NewDecoder(bytes.NewReader(c.data))
 	var docs []*document
 	for {
 		var n yaml.Node
@@ -170,6 +271,7 @@ func parseFile(name string, data []byte, errs *ErrorList) []*document {
 			msg := err.Error()
 			if m := yamlLine.FindStringSubmatch(msg); m != nil {
 				pos.Line, _ = strconv.Atoi(m[1])
+				pos.Line += c.line
 				msg = m[2]
 				if pos.Line-1 < len(src.lines) {
 					l := src.lines[pos.Line-1]
@@ -186,7 +288,7 @@ func parseFile(name string, data []byte, errs *ErrorList) []*document {
 		if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
 			continue
 		}
-		d := &document{dec: &decoder{src: src, errs: errs}}
+		d := &document{dec: &decoder{src: src, errs: errs, line: c.line}}
 		before := len(*errs)
 		d.dec.decode(nil, root, reflectValue(&d.raw), "")
 		for i := 0; root.Kind == yaml.MappingNode && i+1 < len(root.Content); i += 2 {
