@@ -28,7 +28,11 @@ type Input any
 
 // Celpolicy compiles the workload with the engine (parse and compile).
 func Celpolicy(w *Workload, opts ...engine.Option) (*engine.PolicySet, error) {
-	b, err := engine.Parse(w.Name+".yaml", w.Policies())
+	src := w.YAML
+	if src == nil {
+		src = w.Policies()
+	}
+	b, err := engine.Parse(w.Name+".yaml", src)
 	if err != nil {
 		return nil, err
 	}

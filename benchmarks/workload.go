@@ -25,7 +25,10 @@ type Workload struct {
 	// the module with one rule body per policy (two for a disjunction).
 	Names, CEL, Expr []string
 	Rego             string
-	Image            *conditions.Image
+	// YAML is the celpolicy policy file, rendered once as Rego is: the
+	// compile benchmarks measure compiling source text, not writing it.
+	YAML  []byte
+	Image *conditions.Image
 	// Want are the names of the policies that match Image.
 	Want []string
 }
@@ -74,6 +77,7 @@ func Standard(n int) *Workload {
 			PolicyName(i), i%50, i, i, i, 1000+i)
 	}
 	w.Rego = rego.String()
+	w.YAML = w.Policies()
 	if n > 7 {
 		w.Want = []string{PolicyName(7)}
 	}
@@ -145,6 +149,7 @@ func Mixed(n int) *Workload {
 		}
 	}
 	w.Rego = rego.String()
+	w.YAML = w.Policies()
 	for i := 35; i < min(n, 40); i++ {
 		w.Want = append(w.Want, PolicyName(i))
 	}
@@ -191,6 +196,8 @@ func StandardOne() *Workload {
 	_, body, _ := strings.Cut(w.Rego, "match contains \"p00007\"")
 	body, _, _ = strings.Cut(body, "\n}\n")
 	fmt.Fprintf(&rego, "\nmatch contains \"p00007\"%s\n}\n", body)
-	return &Workload{Name: "one", N: 1, Names: w.Names[7:], CEL: w.CEL[7:], Expr: w.Expr[7:], Rego: rego.String(),
+	one := &Workload{Name: "one", N: 1, Names: w.Names[7:], CEL: w.CEL[7:], Expr: w.Expr[7:], Rego: rego.String(),
 		Image: w.Image, Want: w.Names[7:]}
+	one.YAML = one.Policies()
+	return one
 }

@@ -66,7 +66,7 @@ func (e *Env) Compile(expr string, scope Scope, want *cel.Type, opts ...CompileO
 		opt(&o)
 	}
 	env := e.scopes[scope]
-	ast, iss, ck := o.shapes.compile(env, expr)
+	ast, iss, inst := o.shapes.compile(env, expr)
 	if iss.Err() != nil {
 		ce := &CompileError{}
 		for _, err := range iss.Errors() {
@@ -82,7 +82,7 @@ func (e *Env) Compile(expr string, scope Scope, want *cel.Type, opts ...CompileO
 		return nil, &CompileError{Issues: []Issue{{Line: 1, Column: 1,
 			Message: fmt.Sprintf("expression must be of type %s, but it is %s", want, out)}}}
 	}
-	est, err := o.shapes.estimateCost(ck, func() (cost.CostEstimate, error) { return env.EstimateCost(ast, estimator{}) })
+	est, err := o.shapes.estimateCost(inst, func() (cost.CostEstimate, error) { return env.EstimateCost(ast, estimator{}) })
 	if err != nil {
 		return nil, &CompileError{Issues: []Issue{{Line: 1, Column: 1, Message: "estimate cost: " + err.Error()}}}
 	}
@@ -96,7 +96,7 @@ func (e *Env) Compile(expr string, scope Scope, want *cel.Type, opts ...CompileO
 	// An expression the native evaluator covers runs without cel-go's
 	// interpreter, when it may run untracked at all; cel-go plans the rest.
 	if est.Max <= o.untrackedBelow && !o.noNative {
-		p.native, _ = nativeCompile(ast.NativeRep())
+		p.native, _ = nativeCompile(ast.NativeRep(), inst.regex)
 	}
 	if p.native == nil {
 		planOpts := []cel.ProgramOption{cel.InterruptCheckFrequency(e.interruptFreq), cel.EvalOptions(cel.OptOptimize)}

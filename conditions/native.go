@@ -2,6 +2,7 @@ package conditions
 
 import (
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"time"
 
@@ -42,8 +43,10 @@ type nativeProgram struct {
 // nativeCompile returns the native program of a checked expression of
 // type bool or string, or false when the expression uses anything the
 // native evaluator does not cover.
-func nativeCompile(a *ast.AST) (*nativeProgram, bool) {
-	c := nativeCompiler{a: a}
+//
+// parsed, when not nil, returns a regex literal already parsed, or nil.
+func nativeCompile(a *ast.AST, parsed func(pattern string) *syntax.Regexp) (*nativeProgram, bool) {
+	c := nativeCompiler{a: a, parsed: parsed}
 	n, ok := c.compile(a.Expr())
 	if !ok {
 		return nil, false
@@ -119,7 +122,8 @@ func (n nnode) timeFn() timeFn {
 }
 
 type nativeCompiler struct {
-	a *ast.AST
+	a      *ast.AST
+	parsed func(pattern string) *syntax.Regexp
 }
 
 func (c *nativeCompiler) kindOf(e ast.Expr) (nkind, bool) {
@@ -491,7 +495,11 @@ func (c *nativeCompiler) call(e ast.Expr, kind nkind) (nnode, bool) {
 			return nnode{}, false
 		}
 		var re interface{ MatchString(string) bool }
-		if simple, ok := compileSimpleRegex(pat); ok {
+		var pre *syntax.Regexp
+		if c.parsed != nil {
+			pre = c.parsed(pat)
+		}
+		if simple, ok := compileSimpleRegex(pat, pre); ok {
 			re = simple
 		} else if full, err := regexp.Compile(pat); err == nil {
 			re = full

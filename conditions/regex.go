@@ -46,10 +46,15 @@ const maxSimpleRegexOps = 62
 var anyRune = []rune{0, utf8.MaxRune}
 var anyRuneNotNL = []rune{0, '\n' - 1, '\n' + 1, utf8.MaxRune}
 
-func compileSimpleRegex(pattern string) (*simpleRegex, bool) {
-	re, err := syntax.Parse(pattern, syntax.Perl)
-	if err != nil {
-		return nil, false
+// parsed, when not nil, is pattern as syntax.Parse(pattern, syntax.Perl)
+// returns it; it is not changed.
+func compileSimpleRegex(pattern string, parsed *syntax.Regexp) (*simpleRegex, bool) {
+	re := parsed
+	if re == nil {
+		var err error
+		if re, err = syntax.Parse(pattern, syntax.Perl); err != nil {
+			return nil, false
+		}
 	}
 	re = re.Simplify()
 	subs := sequence(re, nil)

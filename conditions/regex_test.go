@@ -30,7 +30,7 @@ func TestSimpleRegexCovers(t *testing.T) {
 		{`a{2,3}`, true}, // simplified to aaa?
 		{`^a^`, false},
 	} {
-		_, ok := compileSimpleRegex(c.pattern)
+		_, ok := compileSimpleRegex(c.pattern, nil)
 		require.Equal(t, c.simple, ok, c.pattern)
 	}
 }
@@ -59,7 +59,7 @@ func TestSimpleRegexAgreesWithRegexp(t *testing.T) {
 		}
 		pattern := p.String()
 		want := regexp.MustCompile(pattern)
-		got, ok := compileSimpleRegex(pattern)
+		got, ok := compileSimpleRegex(pattern, nil)
 		if !ok {
 			continue
 		}

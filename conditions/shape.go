@@ -2,6 +2,7 @@ package conditions
 
 import (
 	varint "encoding/binary"
+	"regexp/syntax"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -68,7 +69,7 @@ type shapeKey struct {
 //
 // The cost key of a copy is where its cost estimate is kept (see
 // estimateCost); nil for a full compile.
-func (s *Shapes) compile(env *cel.Env, text string) (*cel.Ast, *cel.Issues, *costKey) {
+func (s *Shapes) compile(env *cel.Env, text string) (*cel.Ast, *cel.Issues, *instance) {
 	if s == nil {
 		a, iss := env.Compile(text)
 		return a, iss, nil
@@ -81,8 +82,8 @@ func (s *Shapes) compile(env *cel.Env, text string) (*cel.Ast, *cel.Issues, *cos
 	k := shapeKey{env: env, key: key}
 	if v, found := s.m.Load(k); found {
 		if t := v.(*template); t != nil {
-			if a := t.instantiate(env, text, holes); a != nil {
-				return a, nil, newCostKey(t, holes)
+			if a, regexes := t.instantiate(env, text, holes); a != nil {
+				return a, nil, &instance{cost: newCostKey(t, holes), regexes: regexes}
 			}
 		}
 		a, iss := s.compileFull(env, text)
@@ -93,6 +94,22 @@ func (s *Shapes) compile(env *cel.Env, text string) (*cel.Ast, *cel.Issues, *cos
 		s.m.LoadOrStore(k, newTemplate(env, a, holes))
 	}
 	return a, iss, nil
+}
+
+// An instance is what a copy's compile learnt that the rest of Compile
+// can reuse: where its cost estimate is kept, and its regex literals,
+// parsed when they were checked.
+type instance struct {
+	cost    *costKey
+	regexes map[string]*syntax.Regexp
+}
+
+// regex returns the parsed pattern, or nil.
+func (in *instance) regex(pattern string) *syntax.Regexp {
+	if in == nil {
+		return nil
+	}
+	return in.regexes[pattern]
 }
 
 // A costKey names the cost estimate of the copies of one template whose
@@ -117,10 +134,11 @@ func newCostKey(t *template, holes []hole) *costKey {
 
 // estimateCost returns the cost estimate of k, computing it with est the
 // first time.
-func (s *Shapes) estimateCost(k *costKey, est func() (cost.CostEstimate, error)) (cost.CostEstimate, error) {
-	if s == nil || k == nil {
+func (s *Shapes) estimateCost(in *instance, est func() (cost.CostEstimate, error)) (cost.CostEstimate, error) {
+	if s == nil || in == nil {
 		return est()
 	}
+	k := in.cost
 	if v, ok := s.costs.Load(*k); ok {
 		return v.(cost.CostEstimate), nil
 	}
@@ -281,9 +299,9 @@ func (t *template) markPath(e ast.Expr, holes map[int64]bool) bool {
 // protobuf is just a root node: the copy of the template's tree, its
 // types and references and the moved positions are set on the native
 // AST that the *cel.Ast holds, with the setters cel-go's optimizers use.
-func (t *template) instantiate(env *cel.Env, text string, holes []hole) *cel.Ast {
+func (t *template) instantiate(env *cel.Env, text string, holes []hole) (*cel.Ast, map[string]*syntax.Regexp) {
 	if len(holes) != len(t.holes) {
-		return nil
+		return nil, nil
 	}
 	values := make(map[int64]ref.Val, len(holes))
 	for i, h := range holes {
@@ -305,7 +323,7 @@ func (t *template) instantiate(env *cel.Env, text string, holes []hole) *cel.Ast
 		},
 	}, src)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	native := a.NativeRep()
 	native.Expr().SetKindCase(t.copyExpr(ast.NewExprFactory(), root, values))
@@ -332,10 +350,23 @@ func (t *template) instantiate(env *cel.Env, text string, holes []hole) *cel.Ast
 	for id, r := range tinfo.OffsetRanges() {
 		info.SetOffsetRange(id, ast.OffsetRange{Start: shift(r.Start), Stop: shift(r.Stop)})
 	}
+	var regexes map[string]*syntax.Regexp
 	if t.checks != nil {
 		for id, v := range values {
-			if !t.checks[id].valid(v) {
-				return nil
+			check := t.checks[id]
+			if check == checkRegex {
+				re, ok := parseRegex(v)
+				if !ok {
+					return nil, nil
+				}
+				if regexes == nil {
+					regexes = map[string]*syntax.Regexp{}
+				}
+				regexes[string(v.(types.String))] = re
+				continue
+			}
+			if !check.valid(v) {
+				return nil, nil
 			}
 		}
 	} else if len(t.validators) > 0 {
@@ -344,10 +375,10 @@ func (t *template) instantiate(env *cel.Env, text string, holes []hole) *cel.Ast
 			v.Validate(env, t.config, native, iss)
 		}
 		if iss.Err() != nil {
-			return nil
+			return nil, nil
 		}
 	}
-	return a
+	return a, regexes
 }
 
 // copyExpr returns a deep copy of e with the literals in values replaced.

@@ -138,6 +138,16 @@ func validRegex(pattern string) bool {
 	return err == nil
 }
 
+// parseRegex parses a regex literal as validRegex checks it.
+func parseRegex(v ref.Val) (*syntax.Regexp, bool) {
+	s, ok := v.(types.String)
+	if !ok {
+		return nil, false
+	}
+	re, err := syntax.Parse(string(s), syntax.Perl)
+	return re, err == nil
+}
+
 // valid reports whether a literal passes its check, as the validator it
 // stands for would let it.
 func (c literalCheck) valid(v ref.Val) bool {
