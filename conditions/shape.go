@@ -327,13 +327,12 @@ func (t *template) instantiate(env *cel.Env, text string, holes []hole) (*cel.As
 	}
 	native := a.NativeRep()
 	native.Expr().SetKindCase(t.copyExpr(ast.NewExprFactory(), root, values))
-	// Literals of the same kind have the same type and no reference.
-	for id, typ := range t.checked.TypeMap() {
-		native.SetType(id, typ)
-	}
-	for id, r := range t.checked.ReferenceMap() {
-		native.SetReference(id, r)
-	}
+	// Literals of the same kind have the same type and no reference, so
+	// the copy shares the template's type and reference maps instead of
+	// copying them (a third of a copy's allocations). Checked ASTs are
+	// read only: cel-go's optimizers copy before they change one, and
+	// celpolicy never changes one.
+	*native = *ast.NewCheckedAST(native, t.checked.TypeMap(), t.checked.ReferenceMap())
 	info := native.SourceInfo()
 	for _, ext := range tinfo.Extensions() {
 		info.AddExtension(ext)
