@@ -91,6 +91,7 @@ type decoder struct {
 	errs *ErrorList
 	// line is the 0-based file line the decoded YAML text starts at.
 	line int
+	yd   *yamldecode.Decoder // made on first use
 }
 
 var positionType = reflect.TypeFor[Position]()
@@ -102,7 +103,21 @@ func (d *decoder) pos(n *yaml.Node) Position {
 // decode fills v from n; key, when not nil, is the mapping key n is the
 // value of, where missing fields are reported.
 func (d *decoder) decode(key, n *yaml.Node, v reflect.Value, path string) {
-	yd := &yamldecode.Decoder{
+	if d.yd == nil {
+		d.yd = d.newYAMLDecoder()
+	}
+	yd := d.yd
+	yd.Problems = yd.Problems[:0]
+	yd.DecodeUnder(key, n, v, path)
+	for _, p := range yd.Problems {
+		d.errs.add(d.pos(p.Node), p.Path, "%s", p.Msg)
+	}
+}
+
+// newYAMLDecoder returns the yamldecode.Decoder of d's documents, with
+// engine's positioned strings.
+func (d *decoder) newYAMLDecoder() *yamldecode.Decoder {
+	return &yamldecode.Decoder{
 		Custom: map[reflect.Type]func(*yamldecode.Decoder, *yaml.Node, reflect.Value, string){
 			reflect.TypeFor[Text](): func(yd *yamldecode.Decoder, n *yaml.Node, v reflect.Value, path string) {
 				if n.Kind != yaml.ScalarNode || yamldecode.IsNull(n) {
@@ -121,9 +136,5 @@ func (d *decoder) decode(key, n *yaml.Node, v reflect.Value, path string) {
 		},
 		PosType: positionType,
 		Pos:     func(n *yaml.Node) reflect.Value { return reflect.ValueOf(d.pos(n)) },
-	}
-	yd.DecodeUnder(key, n, v, path)
-	for _, p := range yd.Problems {
-		d.errs.add(d.pos(p.Node), p.Path, "%s", p.Msg)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -204,6 +205,9 @@ type keyValue struct{ key, val *yaml.Node }
 // expanded; the mapping's own entries override merged ones. Duplicate
 // own keys are reported.
 func (d *Decoder) pairs(n *yaml.Node, path string) []keyValue {
+	if out, ok := d.plainPairs(n, path); ok {
+		return out
+	}
 	var merged, own []keyValue
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -240,6 +244,32 @@ func (d *Decoder) pairs(n *yaml.Node, path string) []keyValue {
 	return out
 }
 
+// plainPairs is pairs for the common small mapping without merge keys:
+// duplicates are found without a map.
+func (d *Decoder) plainPairs(n *yaml.Node, path string) ([]keyValue, bool) {
+	if len(n.Content) > 32 {
+		return nil, false
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Tag == "!!merge" {
+			return nil, false
+		}
+	}
+	out := make([]keyValue, 0, len(n.Content)/2)
+next:
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		for _, kv := range out {
+			if kv.key.Value == k.Value {
+				d.Fail(k, Join(path, k.Value), "duplicate key %q", k.Value)
+				continue next
+			}
+		}
+		out = append(out, keyValue{k, n.Content[i+1]})
+	}
+	return out, true
+}
+
 // FieldName is a struct field's name in YAML: its yaml tag, else its
 // json tag, without options; "" or "-" for none.
 func FieldName(f reflect.StructField) string {
@@ -255,7 +285,6 @@ func FieldName(f reflect.StructField) string {
 // DecodeStruct fills the struct v from the mapping n, without looking
 // for a Custom decoder of v's type (so that one can call it).
 func (d *Decoder) DecodeStruct(n *yaml.Node, v reflect.Value, path string) {
-	t := v.Type()
 	if n.Kind != yaml.MappingNode {
 		d.Fail(n, path, "expected a mapping, got %s", Describe(n))
 		return
@@ -264,41 +293,73 @@ func (d *Decoder) DecodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	if d.key != nil {
 		at = d.key
 	}
-	fields := map[string]int{}
-	var names []string
+	info := structInfoOf(v.Type(), d.PosType)
+	if info.pos >= 0 {
+		v.Field(info.pos).Set(d.Pos(at))
+	}
+	var seenBuf [16]bool
+	seen := seenBuf[:0]
+	if len(info.names) > len(seenBuf) {
+		seen = make([]bool, len(info.names))
+	}
+	seen = seen[:len(info.names)]
+	for _, kv := range d.pairs(n, path) {
+		if d.Ignore != nil && d.Ignore(kv.key.Value) {
+			continue
+		}
+		fieldPath := Join(path, kv.key.Value)
+		k, ok := info.byName[kv.key.Value]
+		if !ok {
+			d.Fail(kv.key, fieldPath, "unknown field %q%s", kv.key.Value, suggest(kv.key.Value, info.names))
+			continue
+		}
+		seen[k] = true
+		d.key = kv.key
+		d.Decode(kv.val, v.Field(info.index[k]), fieldPath)
+	}
+	for k, name := range info.names {
+		if info.required[k] && !seen[k] {
+			d.Fail(at, Join(path, name), "missing required field %q", name)
+		}
+	}
+}
+
+// structInfo is what DecodeStruct reads of a struct type, once per type.
+type structInfo struct {
+	names    []string       // YAML names of the decoded fields, in order
+	index    []int          // their field indices
+	required []bool         // whether each is required
+	byName   map[string]int // name -> position in names
+	pos      int            // the Pos field's index, or -1
+}
+
+type structKey struct{ t, pos reflect.Type }
+
+var structInfos sync.Map // structKey -> *structInfo
+
+func structInfoOf(t, posType reflect.Type) *structInfo {
+	key := structKey{t, posType}
+	if v, ok := structInfos.Load(key); ok {
+		return v.(*structInfo)
+	}
+	info := &structInfo{byName: map[string]int{}, pos: -1}
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if f.Name == "Pos" && d.PosType != nil && f.Type == d.PosType {
-			v.Field(i).Set(d.Pos(at))
+		if f.Name == "Pos" && posType != nil && f.Type == posType {
+			info.pos = i
 			continue
 		}
 		name := FieldName(f)
 		if name == "" || name == "-" || !f.IsExported() {
 			continue
 		}
-		fields[name] = i
-		names = append(names, name)
+		info.byName[name] = len(info.names)
+		info.names = append(info.names, name)
+		info.index = append(info.index, i)
+		info.required = append(info.required, f.Tag.Get("required") == "true")
 	}
-	seen := map[string]bool{}
-	for _, kv := range d.pairs(n, path) {
-		if d.Ignore != nil && d.Ignore(kv.key.Value) {
-			continue
-		}
-		fieldPath := Join(path, kv.key.Value)
-		idx, ok := fields[kv.key.Value]
-		if !ok {
-			d.Fail(kv.key, fieldPath, "unknown field %q%s", kv.key.Value, suggest(kv.key.Value, names))
-			continue
-		}
-		seen[kv.key.Value] = true
-		d.key = kv.key
-		d.Decode(kv.val, v.Field(idx), fieldPath)
-	}
-	for _, name := range names {
-		if t.Field(fields[name]).Tag.Get("required") == "true" && !seen[name] {
-			d.Fail(at, Join(path, name), "missing required field %q", name)
-		}
-	}
+	v, _ := structInfos.LoadOrStore(key, info)
+	return v.(*structInfo)
 }
 
 // suggest names the closest known field, for typos such as "priorty".
