@@ -44,11 +44,19 @@ func (e *UnknownTargetError) Error() string {
 // are part of the Decision; the error is for a cancelled ctx or a bad
 // option. img should be normalized (see conditions.Image.Normalize).
 func (s *PolicySet) Evaluate(ctx context.Context, img *conditions.Image, opts ...EvalOption) (*Decision, error) {
-	var o evalOptions
+	// Evaluations are pooled with their activation, options and scratch
+	// slices: a decision then allocates little more than what it returns.
+	ev, _ := s.evals.Get().(*evaluation)
+	if ev == nil {
+		ev = &evaluation{act: &conditions.Activation{}}
+	}
+	done := func() { ev.reset(); s.evals.Put(ev) }
+	o := &ev.opts
 	for _, opt := range opts {
-		opt(&o)
+		opt(o)
 	}
 	if err := ctx.Err(); err != nil {
+		done()
 		return nil, err
 	}
 	if o.now.IsZero() {
@@ -58,6 +66,7 @@ func (s *PolicySet) Evaluate(ctx context.Context, img *conditions.Image, opts ..
 	if o.target != "" {
 		i, ok := s.byName[o.target]
 		if !ok {
+			done()
 			return nil, &UnknownTargetError{Name: o.target}
 		}
 		targets = s.targets[i : i+1]
@@ -65,17 +74,12 @@ func (s *PolicySet) Evaluate(ctx context.Context, img *conditions.Image, opts ..
 	var key *memoKey
 	if s.memo != nil && !o.trace {
 		var d *Decision
-		if d, key = s.memo.lookup(img, &o); d != nil {
+		if d, key = s.memo.lookup(img, o); d != nil {
+			done()
 			return d, nil
 		}
 	}
-	// Evaluations are pooled with their activation and scratch slices:
-	// a decision then allocates little more than what it returns.
-	ev, _ := s.evals.Get().(*evaluation)
-	if ev == nil {
-		ev = &evaluation{act: &conditions.Activation{}}
-	}
-	ev.set, ev.ctx, ev.opts, ev.targets = s, ctx, o, targets
+	ev.set, ev.ctx, ev.targets = s, ctx, targets
 	ev.bounded = img.WithinCostBounds()
 	ev.act.Rebind(img, o.now)
 	// Fields are set one by one: the block is new and zero, and copying a
@@ -90,8 +94,7 @@ func (s *PolicySet) Evaluate(ctx context.Context, img *conditions.Image, opts ..
 	ev.dec = d
 	err := ev.run(img)
 	dec := ev.dec
-	ev.reset()
-	s.evals.Put(ev)
+	done()
 	if key != nil {
 		// A decision cut short by a cancelled ctx may hold its errors.
 		s.memo.remember(key, dec, err == nil && ctx.Err() == nil)
@@ -152,7 +155,11 @@ func (ev *evaluation) verdict(v Verdict) *Verdict {
 		b.used++
 		return &b.verdicts[b.used-1]
 	}
-	return &v
+	// Not &v: taking the parameter's address would move it to the heap
+	// on every call, the common one included.
+	nv := new(Verdict)
+	*nv = v
+	return nv
 }
 
 // prog returns the program to evaluate: p itself for an image within the
