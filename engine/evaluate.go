@@ -106,9 +106,12 @@ func (s *PolicySet) Evaluate(ctx context.Context, img *conditions.Image, opts ..
 }
 
 // reset drops what an evaluation refers to before it is pooled.
+//
+// The scratch slices are truncated, not cleared: what their old entries
+// refer to (policy names, destinations of the last decision) stays alive
+// at most until the next decision overwrites it or the pool drops the
+// evaluation at a GC, and clearing them cost a write barrier per word.
 func (ev *evaluation) reset() {
-	clear(ev.candidates)
-	clear(ev.errBlocks)
 	ev.candidates, ev.errBlocks = ev.candidates[:0], ev.errBlocks[:0]
 	ev.set, ev.ctx, ev.targets, ev.dec, ev.block, ev.spoken = nil, nil, nil, nil, nil, nil
 	ev.opts, ev.bounded = evalOptions{}, false
