@@ -61,8 +61,8 @@ func readAll(t *testing.T, c *registry.Client, refs []string) []*conditions.Imag
 	return out
 }
 
-// withoutPings drops the version checks (GET /v2/) ggcr makes per
-// repository: they are the transport's business, not the cache's.
+// withoutPings drops the version checks (GET /v2/): they are the
+// transport's business, not the cache's.
 func withoutPings(requests []string) []string {
 	return slices.DeleteFunc(slices.Clone(requests), func(r string) bool { return r == "GET /v2/" })
 }
