@@ -66,8 +66,9 @@ func (s *PolicySet) Evaluate(ctx context.Context, img *conditions.Image, opts ..
 	if o.target != "" {
 		i, ok := s.byName[o.target]
 		if !ok {
+			err := &UnknownTargetError{Name: o.target}
 			done()
-			return nil, &UnknownTargetError{Name: o.target}
+			return nil, err
 		}
 		targets = s.targets[i : i+1]
 	}

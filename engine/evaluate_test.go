@@ -305,7 +305,8 @@ func TestForTargetAndAllowed(t *testing.T) {
 
 	_, err = set.Evaluate(ctx, webImage(), ForTarget("nowhere"))
 	var ut *UnknownTargetError
-	assert.ErrorAs(t, err, &ut)
+	require.ErrorAs(t, err, &ut)
+	assert.Equal(t, "nowhere", ut.Name, "the error names the target asked about")
 }
 
 func TestNowAndClock(t *testing.T) {
