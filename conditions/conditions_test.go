@@ -3,6 +3,7 @@ package conditions
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -280,4 +281,25 @@ func astText(t *testing.T, p *Program) string {
 	s, err := cel.AstToString(p.AST())
 	require.NoError(t, err)
 	return s
+}
+
+func TestWithinCostBoundsFor(t *testing.T) {
+	huge := strings.Repeat("x", maxStringSize+1)
+	img := testImage()
+	img.Labels = map[string]string{"team": "web", "notes": huge}
+	assert.False(t, img.WithinCostBounds())
+	assert.False(t, img.WithinCostBoundsFor(AllImageParts))
+	assert.True(t, img.WithinCostBoundsFor(&ImageParts{}), "labels are not read")
+	assert.True(t, img.WithinCostBoundsFor(&ImageParts{LabelKeys: []string{"team", "absent"}}), "only small entries are read")
+	assert.False(t, img.WithinCostBoundsFor(&ImageParts{LabelKeys: []string{"notes"}}), "a large entry is read")
+	assert.False(t, img.WithinCostBoundsFor(&ImageParts{Labels: true}), "the map is read as a whole")
+	assert.True(t, img.WithinCostBoundsFor(&ImageParts{Annotations: true, AnnotationKeys: []string{"notes"}}))
+
+	img = testImage()
+	img.Platforms = make([]string, maxPlatforms+1)
+	assert.True(t, img.WithinCostBoundsFor(&ImageParts{Labels: true}))
+	assert.False(t, img.WithinCostBoundsFor(&ImageParts{Platforms: true}))
+	img = testImage()
+	img.Tag = strings.Repeat("t", maxTagSize+1)
+	assert.False(t, img.WithinCostBoundsFor(&ImageParts{}), "scalar fields always count")
 }

@@ -28,6 +28,9 @@ type PolicySet struct {
 	evals     sync.Pool    // of *evaluation
 	memo      *memo        // nil: no memo (see WithMemo)
 	env       *conditions.Env
+	// parts is what the policies read of an image: an image is within
+	// the cost estimate's bounds when those parts are.
+	parts *conditions.ImageParts
 	// tracked holds, planned on first use, the program with cost
 	// tracking of each program evaluated for an image beyond the cost
 	// estimate's bounds (*conditions.Program -> func() *conditions.Program).
@@ -185,6 +188,7 @@ func Compile(b *Bundle, opts ...Option) (*PolicySet, error) {
 			s.index = buildIndex(terms)
 		}
 	}
+	s.parts = imageParts(s.policies)
 	if o.memo > 0 {
 		m, err := newMemo(o.memo, s.revision, s.policies)
 		if err != nil {

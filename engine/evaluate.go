@@ -81,7 +81,7 @@ func (s *PolicySet) Evaluate(ctx context.Context, img *conditions.Image, opts ..
 		}
 	}
 	ev.set, ev.ctx, ev.targets = s, ctx, targets
-	ev.bounded = img.WithinCostBounds()
+	ev.bounded = img.WithinCostBoundsFor(s.parts)
 	ev.act.Rebind(img, o.now)
 	// Fields are set one by one: the block is new and zero, and copying a
 	// whole Decision in would cost a write barrier per word under GC.
@@ -89,7 +89,7 @@ func (s *PolicySet) Evaluate(ctx context.Context, img *conditions.Image, opts ..
 	d := &ev.block.d
 	d.Image = ImageRef{Reference: img.Reference, Digest: img.Digest}
 	d.Revision = s.revision
-	d.Matched, d.Targets = ev.block.matched[:0], make(map[string]*Verdict, min(len(targets), 8))
+	d.Matched, d.Targets = ev.block.matched[:0], map[string]*Verdict{}
 	d.Actions, d.Conflicts, d.Errors = []PlannedAction{}, []Conflict{}, []PolicyError{}
 	d.Audit, d.Trace = []AuditVerdict{}, []PolicyTrace{}
 	ev.dec = d

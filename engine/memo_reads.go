@@ -112,6 +112,32 @@ func (cp *compiledPolicy) programs() []*conditions.Program {
 	return out
 }
 
+// imageParts is what the policies read of an image, as
+// conditions.Image.WithinCostBoundsFor wants it.
+func imageParts(policies []*compiledPolicy) *conditions.ImageParts {
+	r := newImageReads()
+	for _, p := range policies {
+		r.merge(p.reads)
+	}
+	r.normalize()
+	parts := &conditions.ImageParts{
+		Labels:      r.fields.has(readLabels),
+		Annotations: r.fields.has(readAnnotations),
+		Layers:      r.fields.has(readLayers),
+		Platforms:   r.fields.has(readPlatforms),
+		Referrers:   r.fields.has(readReferrers),
+	}
+	for _, k := range r.keys {
+		switch k.field {
+		case "labels":
+			parts.LabelKeys = append(parts.LabelKeys, k.key)
+		case "annotations":
+			parts.AnnotationKeys = append(parts.AnnotationKeys, k.key)
+		}
+	}
+	return parts
+}
+
 // merge adds o to r.
 func (r *imageReads) merge(o *imageReads) {
 	r.fields |= o.fields
