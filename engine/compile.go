@@ -166,7 +166,7 @@ func Compile(b *Bundle, opts ...Option) (*PolicySet, error) {
 	slices.SortFunc(s.policies, func(a, b *compiledPolicy) int {
 		return cmp.Or(cmp.Compare(b.Priority, a.Priority), cmp.Compare(a.Name, b.Name))
 	})
-	if !o.noIndex {
+	if !o.noIndex && len(s.policies) >= minIndexed {
 		// The index depends only on the policies' terms in evaluation
 		// order: a reload that changed no indexed predicate keeps it, one
 		// that changed a few updates a copy.
@@ -292,6 +292,11 @@ func (s *PolicySet) compilePolicy(env *conditions.Env, p *Policy, errs *ErrorLis
 	}
 	return cp
 }
+
+// minIndexed is the fewest policies a set indexes: below it, looking up
+// the candidates costs more than evaluating every policy (measured with
+// benchmarks/ OnePolicy and Decide/standard/N=1).
+const minIndexed = 4
 
 // indexable reports whether the index may leave the policy out: only
 // when none of its image expressions can reach the runtime cost limit on
