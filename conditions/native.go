@@ -3,6 +3,7 @@ package conditions
 import (
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strings"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"cel.dev/cel-go/common/operators"
 	"cel.dev/cel-go/common/overloads"
 	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
 	"github.com/bmatcuk/doublestar/v4"
 )
 
@@ -219,35 +221,32 @@ func (c *nativeCompiler) list(e ast.Expr, kind nkind) (nnode, bool) {
 	if len(l.OptionalIndices()) > 0 {
 		return nnode{}, false
 	}
+	var vals any
+	var ok bool
 	switch kind {
 	case nStringList:
-		vals := make([]string, 0, l.Size())
-		for _, el := range l.Elements() {
-			if el.Kind() != ast.LiteralKind {
-				return nnode{}, false
-			}
-			s, ok := el.AsLiteral().(types.String)
-			if !ok {
-				return nnode{}, false
-			}
-			vals = append(vals, string(s))
-		}
-		return nnode{kind: nStringList, lit: vals}, true
+		vals, ok = literals(l.Elements(), func(v ref.Val) (string, bool) { s, ok := v.(types.String); return string(s), ok })
 	case nIntList:
-		vals := make([]int64, 0, l.Size())
-		for _, el := range l.Elements() {
-			if el.Kind() != ast.LiteralKind {
-				return nnode{}, false
-			}
-			i, ok := el.AsLiteral().(types.Int)
-			if !ok {
-				return nnode{}, false
-			}
-			vals = append(vals, int64(i))
-		}
-		return nnode{kind: nIntList, lit: vals}, true
+		vals, ok = literals(l.Elements(), func(v ref.Val) (int64, bool) { i, ok := v.(types.Int); return int64(i), ok })
 	}
-	return nnode{}, false
+	return nnode{kind: kind, lit: vals}, ok
+}
+
+// literals returns the Go values of a list of literals, or false when
+// one is not a literal value can convert.
+func literals[T any](elems []ast.Expr, value func(ref.Val) (T, bool)) ([]T, bool) {
+	vals := make([]T, 0, len(elems))
+	for _, el := range elems {
+		if el.Kind() != ast.LiteralKind {
+			return nil, false
+		}
+		v, ok := value(el.AsLiteral())
+		if !ok {
+			return nil, false
+		}
+		vals = append(vals, v)
+	}
+	return vals, true
 }
 
 // imageField returns the reader of one field of the bound image.
@@ -632,7 +631,7 @@ func conditional(cond boolFn, yes, no nnode) (nnode, bool) {
 
 // binary evaluates two operands left to right, the first error winning,
 // and combines them.
-func binary[T any](l, r func(*Activation) (T, error), f func(x, y T) bool) boolFn {
+func binary[A, B any](l func(*Activation) (A, error), r func(*Activation) (B, error), f func(x A, y B) bool) boolFn {
 	return func(a *Activation) (bool, error) {
 		x, err := l(a)
 		if err != nil {
@@ -779,41 +778,14 @@ func in(elem, list nnode) (nnode, bool) {
 				return ok, nil
 			}), true
 		}
-		l := list.fn.(listFn)
-		return boolNode(func(a *Activation) (bool, error) {
-			v, err := e(a)
-			if err != nil {
-				return false, err
-			}
-			lv, err := l(a)
-			if err != nil {
-				return false, err
-			}
-			for _, x := range lv {
-				if x == v {
-					return true, nil
-				}
-			}
-			return false, nil
-		}), true
-	case (elem.kind == nInt) && list.kind == nIntList:
+		return boolNode(binary(e, list.fn.(listFn), func(v string, l []string) bool { return slices.Contains(l, v) })), true
+	case elem.kind == nInt && list.kind == nIntList:
 		vals, ok := list.lit.([]int64)
 		if !ok {
 			return nnode{}, false
 		}
-		e := elem.intFn()
-		return boolNode(func(a *Activation) (bool, error) {
-			v, err := e(a)
-			if err != nil {
-				return false, err
-			}
-			for _, x := range vals {
-				if x == v {
-					return true, nil
-				}
-			}
-			return false, nil
-		}), true
+		return boolNode(binary(elem.intFn(), func(*Activation) ([]int64, error) { return vals, nil },
+			func(v int64, l []int64) bool { return slices.Contains(l, v) })), true
 	}
 	return nnode{}, false
 }

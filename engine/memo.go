@@ -55,20 +55,9 @@ func newMemo(size int, revision string, policies []*compiledPolicy) (*memo, erro
 	if err != nil {
 		return nil, err
 	}
-	r := newImageReads()
-	for _, p := range policies {
-		r.merge(p.reads)
-	}
-	r.normalize()
+	r := setReads(policies)
 	m := &memo{cache: cache, seed: maphash.MakeSeed(), reads: r, revision: revision}
-	for _, k := range r.keys {
-		switch k.field {
-		case "labels":
-			m.labelKeys = append(m.labelKeys, k.key)
-		case "annotations":
-			m.annotationKeys = append(m.annotationKeys, k.key)
-		}
-	}
+	m.labelKeys, m.annotationKeys = r.mapKeys()
 	return m, nil
 }
 

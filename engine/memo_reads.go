@@ -112,14 +112,33 @@ func (cp *compiledPolicy) programs() []*conditions.Program {
 	return out
 }
 
-// imageParts is what the policies read of an image, as
-// conditions.Image.WithinCostBoundsFor wants it.
-func imageParts(policies []*compiledPolicy) *conditions.ImageParts {
+// setReads is what a set's policies read, together.
+func setReads(policies []*compiledPolicy) *imageReads {
 	r := newImageReads()
 	for _, p := range policies {
 		r.merge(p.reads)
 	}
 	r.normalize()
+	return r
+}
+
+// mapKeys returns the label and annotation keys read one by one.
+func (r *imageReads) mapKeys() (labels, annotations []string) {
+	for _, k := range r.keys {
+		switch k.field {
+		case "labels":
+			labels = append(labels, k.key)
+		case "annotations":
+			annotations = append(annotations, k.key)
+		}
+	}
+	return labels, annotations
+}
+
+// imageParts is what the policies read of an image, as
+// conditions.Image.WithinCostBoundsFor wants it.
+func imageParts(policies []*compiledPolicy) *conditions.ImageParts {
+	r := setReads(policies)
 	parts := &conditions.ImageParts{
 		Labels:      r.fields.has(readLabels),
 		Annotations: r.fields.has(readAnnotations),
@@ -127,14 +146,7 @@ func imageParts(policies []*compiledPolicy) *conditions.ImageParts {
 		Platforms:   r.fields.has(readPlatforms),
 		Referrers:   r.fields.has(readReferrers),
 	}
-	for _, k := range r.keys {
-		switch k.field {
-		case "labels":
-			parts.LabelKeys = append(parts.LabelKeys, k.key)
-		case "annotations":
-			parts.AnnotationKeys = append(parts.AnnotationKeys, k.key)
-		}
-	}
+	parts.LabelKeys, parts.AnnotationKeys = r.mapKeys()
 	return parts
 }
 
