@@ -84,8 +84,22 @@ func BenchmarkOnePolicy(b *testing.B) { benchDecide(b, "standard-one", StandardO
 
 // built keeps what the decision benchmarks compiled: the testing package
 // runs a benchmark function several times to size b.N, and compiling
-// 10,000 policies each time would dominate the run.
+// 10,000 policies each time would dominate the run. A benchmark forgets
+// what it built when it is done: sets kept alive for nothing would make
+// every later benchmark's garbage collector mark them, a cost that falls
+// on whichever engine allocates most per decision.
 var built sync.Map
+
+// forget drops what the benchmarks under prefix built.
+func forget(prefix string) {
+	built.Range(func(k, _ any) bool {
+		if strings.HasPrefix(k.(string), prefix+"/") {
+			built.Delete(k)
+		}
+		return true
+	})
+	runtime.GC()
+}
 
 func cached[T any](b *testing.B, key string, build func() (T, error)) T {
 	b.Helper()
@@ -100,6 +114,7 @@ func cached[T any](b *testing.B, key string, build func() (T, error)) T {
 
 func benchDecide(b *testing.B, prefix string, w *Workload) {
 	ctx := context.Background()
+	defer forget(prefix)
 	for _, c := range []struct {
 		name string
 		opts []engine.Option
@@ -153,7 +168,7 @@ func BenchmarkDecideParallel(b *testing.B) {
 	for _, w := range []*Workload{Standard(10000), Mixed(10000)} {
 		prefix := fmt.Sprintf("%s/N=%d", w.Name, w.N)
 		b.Run(prefix+"/celpolicy", func(b *testing.B) {
-			set := cached(b, prefix+"/celpolicy", func() (*engine.PolicySet, error) { return Celpolicy(w) })
+			set := cached(b, "parallel/"+prefix+"/celpolicy", func() (*engine.PolicySet, error) { return Celpolicy(w) })
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -165,7 +180,7 @@ func BenchmarkDecideParallel(b *testing.B) {
 			})
 		})
 		b.Run(prefix+"/opa", func(b *testing.B) {
-			o := cached(b, prefix+"/opa", func() (*OPA, error) { return NewOPA(ctx, w) })
+			o := cached(b, "parallel/"+prefix+"/opa", func() (*OPA, error) { return NewOPA(ctx, w) })
 			in, err := OPAInput(w.Image)
 			require.NoError(b, err)
 			b.ReportAllocs()
@@ -179,7 +194,7 @@ func BenchmarkDecideParallel(b *testing.B) {
 			})
 		})
 		b.Run(prefix+"/expr", func(b *testing.B) {
-			e := cached(b, prefix+"/expr", func() (*Expr, error) { return NewExpr(w) })
+			e := cached(b, "parallel/"+prefix+"/expr", func() (*Expr, error) { return NewExpr(w) })
 			in := ExprInput(w.Image)
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
@@ -191,6 +206,7 @@ func BenchmarkDecideParallel(b *testing.B) {
 				}
 			})
 		})
+		forget("parallel/" + prefix)
 	}
 }
 
