@@ -3,8 +3,6 @@ package conditions
 import (
 	"regexp"
 	"regexp/syntax"
-	"slices"
-	"strings"
 	"time"
 
 	"cel.dev/cel-go/common/ast"
@@ -156,10 +154,7 @@ func (c *nativeCompiler) kindOf(e ast.Expr) (nkind, bool) {
 			return nIntList, true
 		}
 	case types.StructKind:
-		switch t.TypeName() {
-		case ImageTypeName:
-			return nStruct, true
-		case TargetTypeName:
+		if n := t.TypeName(); n == ImageTypeName || n == TargetTypeName {
 			return nStruct, true
 		}
 	}
@@ -249,97 +244,75 @@ func literals[T any](elems []ast.Expr, value func(ref.Val) (T, bool)) ([]T, bool
 	return vals, true
 }
 
-// imageField returns the reader of one field of the bound image.
-func imageField(field string, kind nkind) (any, bool) {
-	var fn any
+// imageField returns the reader of one field of the bound image and the
+// kind it yields, or nil.
+func imageField(field string) (any, nkind) {
 	switch field {
 	case "registry":
-		fn = stringFn(func(a *Activation) (string, error) { return a.image.Registry, nil })
+		return stringFn(func(a *Activation) (string, error) { return a.image.Registry, nil }), nString
 	case "repository":
-		fn = stringFn(func(a *Activation) (string, error) { return a.image.Repository, nil })
+		return stringFn(func(a *Activation) (string, error) { return a.image.Repository, nil }), nString
 	case "tag":
-		fn = stringFn(func(a *Activation) (string, error) { return a.image.Tag, nil })
+		return stringFn(func(a *Activation) (string, error) { return a.image.Tag, nil }), nString
 	case "digest":
-		fn = stringFn(func(a *Activation) (string, error) { return a.image.Digest, nil })
+		return stringFn(func(a *Activation) (string, error) { return a.image.Digest, nil }), nString
 	case "reference":
-		fn = stringFn(func(a *Activation) (string, error) { return a.image.Reference, nil })
+		return stringFn(func(a *Activation) (string, error) { return a.image.Reference, nil }), nString
 	case "mediaType":
-		fn = stringFn(func(a *Activation) (string, error) { return a.image.MediaType, nil })
+		return stringFn(func(a *Activation) (string, error) { return a.image.MediaType, nil }), nString
 	case "source":
-		fn = stringFn(func(a *Activation) (string, error) { return a.image.Source, nil })
+		return stringFn(func(a *Activation) (string, error) { return a.image.Source, nil }), nString
 	case "labels":
-		fn = mapFn(func(a *Activation) (map[string]string, error) { return a.image.Labels, nil })
+		return mapFn(func(a *Activation) (map[string]string, error) { return a.image.Labels, nil }), nStringMap
 	case "annotations":
-		fn = mapFn(func(a *Activation) (map[string]string, error) { return a.image.Annotations, nil })
+		return mapFn(func(a *Activation) (map[string]string, error) { return a.image.Annotations, nil }), nStringMap
 	case "platforms":
-		fn = listFn(func(a *Activation) ([]string, error) { return a.image.Platforms, nil })
+		return listFn(func(a *Activation) ([]string, error) { return a.image.Platforms, nil }), nStringList
 	case "size":
-		fn = intFn(func(a *Activation) (int64, error) { return a.image.Size, nil })
+		return intFn(func(a *Activation) (int64, error) { return a.image.Size, nil }), nInt
 	case "age":
-		fn = intFn(func(a *Activation) (int64, error) { return int64(a.image.Age), nil })
+		return intFn(func(a *Activation) (int64, error) { return int64(a.image.Age), nil }), nDuration
 	case "created":
-		fn = timeFn(func(a *Activation) (time.Time, error) {
+		return timeFn(func(a *Activation) (time.Time, error) {
 			// cel-go reads a zero time.Time field as the Unix epoch.
 			if a.image.Created.IsZero() {
 				return time.Unix(0, 0), nil
 			}
 			return a.image.Created, nil
-		})
-	default:
-		return nil, false
+		}), nTimestamp
 	}
-	return fn, fnKind(fn) == kind || fnKind(fn) == nInt && kind == nDuration && field == "age"
+	return nil, 0
 }
 
-// targetField returns the reader of one field of the bound target.
-func targetField(field string) (any, bool) {
+// targetField returns the reader of one field of the bound target and
+// the kind it yields, or nil.
+func targetField(field string) (any, nkind) {
 	switch field {
 	case "name":
-		return stringFn(func(a *Activation) (string, error) {
-			if a.target == nil {
-				return "", errNoTarget
-			}
-			return a.target.Name, nil
-		}), true
+		return stringFn(targetReader(func(t *Target) string { return t.Name })), nString
 	case "host":
-		return stringFn(func(a *Activation) (string, error) {
-			if a.target == nil {
-				return "", errNoTarget
-			}
-			return a.target.Host, nil
-		}), true
+		return stringFn(targetReader(func(t *Target) string { return t.Host })), nString
 	case "labels":
-		return mapFn(func(a *Activation) (map[string]string, error) {
-			if a.target == nil {
-				return nil, errNoTarget
-			}
-			return a.target.Labels, nil
-		}), true
+		return mapFn(targetReader(func(t *Target) map[string]string { return t.Labels })), nStringMap
 	}
-	return nil, false
+	return nil, 0
+}
+
+// targetReader reads a field of the bound target, with cel-go's error
+// when none is bound.
+func targetReader[T any](get func(*Target) T) func(*Activation) (T, error) {
+	return func(a *Activation) (T, error) {
+		if a.target == nil {
+			var zero T
+			return zero, errNoTarget
+		}
+		return get(a.target), nil
+	}
 }
 
 // errNoTarget is cel-go's error for a target-scope expression evaluated
 // without a target bound.
 var errNoTarget error = types.NewErr("no such attribute(s): target").(*types.Err)
-
-func fnKind(fn any) nkind {
-	switch fn.(type) {
-	case stringFn:
-		return nString
-	case mapFn:
-		return nStringMap
-	case listFn:
-		return nStringList
-	case intFn:
-		return nInt
-	case timeFn:
-		return nTimestamp
-	case boolFn:
-		return nBool
-	}
-	return 0
-}
 
 func (c *nativeCompiler) selection(e ast.Expr, kind nkind) (nnode, bool) {
 	s := e.AsSelect()
@@ -353,18 +326,12 @@ func (c *nativeCompiler) selection(e ast.Expr, kind nkind) (nnode, bool) {
 		if s.IsTestOnly() {
 			return nnode{}, false
 		}
-		var fn any
-		switch op.structName {
-		case "image":
-			fn, ok = imageField(field, kind)
-		case "target":
-			fn, ok = targetField(field)
-			ok = ok && fnKind(fn) == kind
+		read := imageField
+		if op.structName == "target" {
+			read = targetField
 		}
-		if !ok {
-			return nnode{}, false
-		}
-		return nnode{kind: kind, fn: fn}, true
+		fn, k := read(field)
+		return nnode{kind: kind, fn: fn}, fn != nil && k == kind
 	case nStringMap:
 		m := op.fn.(mapFn)
 		if s.IsTestOnly() {
@@ -381,29 +348,6 @@ func (c *nativeCompiler) selection(e ast.Expr, kind nkind) (nnode, bool) {
 		return nnode{kind: nString, fn: index(m, key)}, kind == nString
 	}
 	return nnode{}, false
-}
-
-// index is m[k], with CEL's error for a missing key.
-func index(m mapFn, k stringFn) stringFn {
-	return func(a *Activation) (string, error) {
-		mv, err := m(a)
-		if err != nil {
-			return "", err
-		}
-		kv, err := k(a)
-		if err != nil {
-			return "", err
-		}
-		v, ok := mv[kv]
-		if !ok {
-			return "", noSuchKey(kv)
-		}
-		return v, nil
-	}
-}
-
-func noSuchKey(k string) error {
-	return types.NewErr("no such key: %v", k).(*types.Err)
 }
 
 func (c *nativeCompiler) overload(e ast.Expr) string {
@@ -440,7 +384,7 @@ func (c *nativeCompiler) call(e ast.Expr, kind nkind) (nnode, bool) {
 		if !ok || kind != nBool {
 			return nnode{}, false
 		}
-		return nnode{kind: nBool, fn: logical(fn == operators.LogicalOr, args)}, true
+		return nnode{kind: nBool, fn: logical(fn == operators.LogicalOr, args[0].boolFn(), args[1].boolFn())}, true
 	case operators.Conditional:
 		args, ok := c.args(call)
 		if !ok || args[0].kind != nBool || args[1].kind != kind || args[2].kind != kind {
@@ -552,253 +496,4 @@ func (c *nativeCompiler) call(e ast.Expr, kind nkind) (nnode, bool) {
 		return ordering(args[0], args[1], cmp)
 	}
 	return nnode{}, false
-}
-
-func boolNode(f boolFn) nnode { return nnode{kind: nBool, fn: f} }
-
-// logical is a chain of && or ||. It evaluates every term until one
-// decides (false for &&, true for ||); otherwise it returns the first
-// error, as cel-go's planner does.
-func logical(or bool, args []nnode) boolFn {
-	terms := make([]boolFn, len(args))
-	for i, t := range args {
-		terms[i] = t.boolFn()
-	}
-	if len(terms) == 2 {
-		l, r := terms[0], terms[1]
-		return func(a *Activation) (bool, error) {
-			lv, lerr := l(a)
-			if lerr == nil && lv == or {
-				return or, nil
-			}
-			rv, rerr := r(a)
-			if rerr == nil && rv == or {
-				return or, nil
-			}
-			if lerr != nil {
-				return false, lerr
-			}
-			return !or, rerr
-		}
-	}
-	return func(a *Activation) (bool, error) {
-		var first error
-		for _, t := range terms {
-			v, err := t(a)
-			if err == nil && v == or {
-				return or, nil
-			}
-			if err != nil && first == nil {
-				first = err
-			}
-		}
-		if first != nil {
-			return false, first
-		}
-		return !or, nil
-	}
-}
-
-func conditional(cond boolFn, yes, no nnode) (nnode, bool) {
-	switch yes.kind {
-	case nBool:
-		y, n := yes.boolFn(), no.boolFn()
-		return boolNode(func(a *Activation) (bool, error) {
-			c, err := cond(a)
-			if err != nil {
-				return false, err
-			}
-			if c {
-				return y(a)
-			}
-			return n(a)
-		}), true
-	case nString:
-		y, n := yes.stringFn(), no.stringFn()
-		return nnode{kind: nString, fn: stringFn(func(a *Activation) (string, error) {
-			c, err := cond(a)
-			if err != nil {
-				return "", err
-			}
-			if c {
-				return y(a)
-			}
-			return n(a)
-		})}, true
-	}
-	return nnode{}, false
-}
-
-// binary evaluates two operands left to right, the first error winning,
-// and combines them.
-func binary[A, B any](l func(*Activation) (A, error), r func(*Activation) (B, error), f func(x A, y B) bool) boolFn {
-	return func(a *Activation) (bool, error) {
-		x, err := l(a)
-		if err != nil {
-			return false, err
-		}
-		y, err := r(a)
-		if err != nil {
-			return false, err
-		}
-		return f(x, y), nil
-	}
-}
-
-func equality(l, r nnode, negate bool) (nnode, bool) {
-	if l.kind != r.kind {
-		return nnode{}, false
-	}
-	var f boolFn
-	switch l.kind {
-	case nString:
-		if lit, ok := r.lit.(string); ok {
-			// The common case, image.registry == "…", without a closure
-			// for the constant.
-			x := l.stringFn()
-			f = func(a *Activation) (bool, error) {
-				v, err := x(a)
-				return v == lit, err
-			}
-		} else {
-			f = binary(l.stringFn(), r.stringFn(), func(x, y string) bool { return x == y })
-		}
-	case nBool:
-		f = binary(l.boolFn(), r.boolFn(), func(x, y bool) bool { return x == y })
-	case nInt, nDuration:
-		f = binary(l.intFn(), r.intFn(), func(x, y int64) bool { return x == y })
-	case nTimestamp:
-		f = binary(l.timeFn(), r.timeFn(), func(x, y time.Time) bool { return x.Equal(y) })
-	default:
-		return nnode{}, false
-	}
-	if negate {
-		eq := f
-		f = func(a *Activation) (bool, error) {
-			v, err := eq(a)
-			if err != nil {
-				return false, err
-			}
-			return !v, nil
-		}
-	}
-	return boolNode(f), true
-}
-
-// orderings are the comparison overloads: the sign of compare(x, y) they
-// accept.
-var orderings = map[string]func(c int) bool{}
-
-func init() {
-	lt := func(c int) bool { return c < 0 }
-	le := func(c int) bool { return c <= 0 }
-	gt := func(c int) bool { return c > 0 }
-	ge := func(c int) bool { return c >= 0 }
-	for _, o := range []struct {
-		ids []string
-		f   func(int) bool
-	}{
-		{[]string{overloads.LessInt64, overloads.LessString, overloads.LessDuration, overloads.LessTimestamp, overloads.LessBool}, lt},
-		{[]string{overloads.LessEqualsInt64, overloads.LessEqualsString, overloads.LessEqualsDuration, overloads.LessEqualsTimestamp, overloads.LessEqualsBool}, le},
-		{[]string{overloads.GreaterInt64, overloads.GreaterString, overloads.GreaterDuration, overloads.GreaterTimestamp, overloads.GreaterBool}, gt},
-		{[]string{overloads.GreaterEqualsInt64, overloads.GreaterEqualsString, overloads.GreaterEqualsDuration, overloads.GreaterEqualsTimestamp, overloads.GreaterEqualsBool}, ge},
-	} {
-		for _, id := range o.ids {
-			orderings[id] = o.f
-		}
-	}
-}
-
-func ordering(l, r nnode, accept func(int) bool) (nnode, bool) {
-	if l.kind != r.kind {
-		return nnode{}, false
-	}
-	switch l.kind {
-	case nInt, nDuration:
-		if lit, ok := r.lit.(int64); ok {
-			x := l.intFn()
-			return boolNode(func(a *Activation) (bool, error) {
-				v, err := x(a)
-				return err == nil && accept(cmp3(v, lit)), err
-			}), true
-		}
-		return boolNode(binary(l.intFn(), r.intFn(), func(x, y int64) bool { return accept(cmp3(x, y)) })), true
-	case nString:
-		return boolNode(binary(l.stringFn(), r.stringFn(), func(x, y string) bool { return accept(cmp3(x, y)) })), true
-	case nBool:
-		return boolNode(binary(l.boolFn(), r.boolFn(), func(x, y bool) bool { return accept(cmpBool(x, y)) })), true
-	case nTimestamp:
-		return boolNode(binary(l.timeFn(), r.timeFn(), func(x, y time.Time) bool { return accept(x.Compare(y)) })), true
-	}
-	return nnode{}, false
-}
-
-func cmp3[T int64 | string](x, y T) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
-}
-
-func cmpBool(x, y bool) int {
-	switch {
-	case x == y:
-		return 0
-	case !x:
-		return -1
-	}
-	return 1
-}
-
-func in(elem, list nnode) (nnode, bool) {
-	// cel-go plans x in [] as the constant false, without evaluating x.
-	if vals, ok := list.lit.([]string); ok && len(vals) == 0 {
-		return nnode{kind: nBool, lit: false}, true
-	}
-	if vals, ok := list.lit.([]int64); ok && len(vals) == 0 {
-		return nnode{kind: nBool, lit: false}, true
-	}
-	switch {
-	case elem.kind == nString && list.kind == nStringList:
-		e := elem.stringFn()
-		if vals, ok := list.lit.([]string); ok {
-			set := make(map[string]struct{}, len(vals))
-			for _, v := range vals {
-				set[v] = struct{}{}
-			}
-			return boolNode(func(a *Activation) (bool, error) {
-				v, err := e(a)
-				if err != nil {
-					return false, err
-				}
-				_, ok := set[v]
-				return ok, nil
-			}), true
-		}
-		return boolNode(binary(e, list.fn.(listFn), func(v string, l []string) bool { return slices.Contains(l, v) })), true
-	case elem.kind == nInt && list.kind == nIntList:
-		vals, ok := list.lit.([]int64)
-		if !ok {
-			return nnode{}, false
-		}
-		return boolNode(binary(elem.intFn(), func(*Activation) ([]int64, error) { return vals, nil },
-			func(v int64, l []int64) bool { return slices.Contains(l, v) })), true
-	}
-	return nnode{}, false
-}
-
-func stringPredicate(ov string, l, r stringFn) nnode {
-	var f func(s, x string) bool
-	switch ov {
-	case overloads.StartsWithString:
-		f = func(s, x string) bool { return len(s) >= len(x) && s[:len(x)] == x }
-	case overloads.EndsWithString:
-		f = func(s, x string) bool { return len(s) >= len(x) && s[len(s)-len(x):] == x }
-	default:
-		f = strings.Contains
-	}
-	return boolNode(binary(l, r, f))
 }
