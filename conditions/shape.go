@@ -352,20 +352,15 @@ func (t *template) instantiate(env *cel.Env, text string, holes []hole) (*cel.As
 	var regexes map[string]*syntax.Regexp
 	if t.checks != nil {
 		for id, v := range values {
-			check := t.checks[id]
-			if check == checkRegex {
-				re, ok := parseRegex(v)
-				if !ok {
-					return nil, nil
-				}
+			re, ok := t.checks[id].check(v)
+			if !ok {
+				return nil, nil
+			}
+			if re != nil {
 				if regexes == nil {
 					regexes = map[string]*syntax.Regexp{}
 				}
 				regexes[string(v.(types.String))] = re
-				continue
-			}
-			if !check.valid(v) {
-				return nil, nil
 			}
 		}
 	} else if len(t.validators) > 0 {

@@ -129,43 +129,33 @@ func walkChecks(e ast.Expr, evaluated bool, holes map[int64]bool, checks map[int
 	return true
 }
 
-// validRegex reports whether regexp.Compile, as cel-go's regex validator
-// calls it, accepts pattern. It fails only when parsing fails: the rest
-// (simplify, program, one-pass) cannot, and costs most of the time.
-// TestValidRegexIsRegexpCompile holds this to the regexp package.
-func validRegex(pattern string) bool {
-	_, err := syntax.Parse(pattern, syntax.Perl)
-	return err == nil
+// parseRegex parses pattern as regexp.Compile, which cel-go's regex
+// validator calls, does. regexp.Compile fails only when this parse fails:
+// the rest (simplify, program, one-pass) cannot, and costs most of the
+// time. TestParseRegexIsRegexpCompile holds this to the regexp package.
+func parseRegex(pattern string) (*syntax.Regexp, error) {
+	return syntax.Parse(pattern, syntax.Perl)
 }
 
-// parseRegex parses a regex literal as validRegex checks it.
-func parseRegex(v ref.Val) (*syntax.Regexp, bool) {
+// check reports whether a literal passes its check, as the validator it
+// stands for would let it, and returns a regex literal parsed.
+func (c literalCheck) check(v ref.Val) (*syntax.Regexp, bool) {
 	s, ok := v.(types.String)
 	if !ok {
-		return nil, false
-	}
-	re, err := syntax.Parse(string(s), syntax.Perl)
-	return re, err == nil
-}
-
-// valid reports whether a literal passes its check, as the validator it
-// stands for would let it.
-func (c literalCheck) valid(v ref.Val) bool {
-	s, ok := v.(types.String)
-	if !ok {
-		return c == checkNone
+		return nil, c == checkNone
 	}
 	switch c {
 	case checkRegex:
-		return validRegex(string(s))
+		re, err := parseRegex(string(s))
+		return re, err == nil
 	case checkGlob:
-		return doublestar.ValidatePattern(string(s))
+		return nil, doublestar.ValidatePattern(string(s))
 	case checkSemver:
 		_, err := semver.NewVersion(string(s))
-		return err == nil
+		return nil, err == nil
 	case checkConstraint:
 		_, err := semver.NewConstraint(string(s))
-		return err == nil
+		return nil, err == nil
 	}
-	return true
+	return nil, true
 }
