@@ -173,27 +173,28 @@ func parseFile(name string, data []byte, errs *ErrorList) []*document {
 	src := newSourceFile(name, data)
 	chunks := splitDocuments(data, fileChunks())
 	if len(chunks) == 1 {
-		return parseChunk(src, chunks[0], errs)
+		docs, _ := parseChunk(src, chunks[0], errs)
+		return docs
 	}
 	// Documents are independent (anchors and tags are per document), so
 	// runs of them parse in parallel. A syntax error ends a file; its
 	// message can depend on what follows the run it is in, so such a
 	// file is parsed again as one.
 	parsed := make([]struct {
-		docs []*document
-		errs ErrorList
+		docs     []*document
+		errs     ErrorList
+		syntaxOK bool
 	}, len(chunks))
 	parallel(len(chunks), func(i int) {
-		parsed[i].docs = parseChunk(src, chunks[i], &parsed[i].errs)
+		parsed[i].docs, parsed[i].syntaxOK = parseChunk(src, chunks[i], &parsed[i].errs)
 	})
-	var docs []*document
 	for _, p := range parsed {
-		for _, e := range p.errs {
-			if strings.HasPrefix(e.Msg, "invalid YAML: ") {
-				return parseChunk(src, docChunk{data: data}, errs)
-			}
+		if !p.syntaxOK {
+			docs, _ := parseChunk(src, docChunk{data: data}, errs)
+			return docs
 		}
 	}
+	var docs []*document
 	for _, p := range parsed {
 		*errs = append(*errs, p.errs...)
 		for _, d := range p.docs {
@@ -253,16 +254,16 @@ func splitDocuments(data []byte, n int) []docChunk {
 	return append(out, docChunk{data: data[from:], line: line})
 }
 
-// parseChunk decodes the documents of one run.
-func parseChunk(src *sourceFile, c docChunk, errs *ErrorList) []*document {
+// parseChunk decodes the documents of one run; syntaxOK is false when a
+// YAML syntax error stopped it.
+func parseChunk(src *sourceFile, c docChunk, errs *ErrorList) (docs []*document, syntaxOK bool) {
 	name := src.name
 	dec := yaml.NewDecoder(bytes.NewReader(c.data))
-	var docs []*document
 	for {
 		var n yaml.Node
 		err := dec.Decode(&n)
 		if errors.Is(err, io.EOF) {
-			return docs
+			return docs, true
 		}
 		if err != nil {
 			// yaml.v3 stops at a syntax error and gives only its line; point
@@ -279,7 +280,7 @@ func parseChunk(src *sourceFile, c docChunk, errs *ErrorList) []*document {
 				}
 			}
 			errs.add(pos, "", "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
-			return docs
+			return docs, false
 		}
 		if len(n.Content) == 0 {
 			continue // an empty document, e.g. after a trailing ---
