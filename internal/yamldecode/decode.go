@@ -205,11 +205,20 @@ type keyValue struct{ key, val *yaml.Node }
 // expanded; the mapping's own entries override merged ones. Duplicate
 // own keys are reported.
 func (d *Decoder) pairs(n *yaml.Node, path string) []keyValue {
-	if out, ok := d.plainPairs(n, path); ok {
-		return out
+	// A small mapping without merge keys, the common case, finds its
+	// duplicates by scanning what it has; others keep a set.
+	var seen map[string]bool
+	if len(n.Content) > 32 || slices.ContainsFunc(n.Content, func(k *yaml.Node) bool { return k.Tag == "!!merge" }) {
+		seen = map[string]bool{}
 	}
-	var merged, own []keyValue
-	seen := map[string]bool{}
+	taken := func(key string, in []keyValue) bool {
+		if seen != nil {
+			return seen[key]
+		}
+		return slices.ContainsFunc(in, func(kv keyValue) bool { return kv.key.Value == key })
+	}
+	var merged []keyValue
+	own := make([]keyValue, 0, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		if k.Tag == "!!merge" {
@@ -227,11 +236,13 @@ func (d *Decoder) pairs(n *yaml.Node, path string) []keyValue {
 			}
 			continue
 		}
-		if seen[k.Value] {
+		if taken(k.Value, own) {
 			d.Fail(k, Join(path, k.Value), "duplicate key %q", k.Value)
 			continue
 		}
-		seen[k.Value] = true
+		if seen != nil {
+			seen[k.Value] = true
+		}
 		own = append(own, keyValue{k, val})
 	}
 	out := own
@@ -242,32 +253,6 @@ func (d *Decoder) pairs(n *yaml.Node, path string) []keyValue {
 		}
 	}
 	return out
-}
-
-// plainPairs is pairs for the common small mapping without merge keys:
-// duplicates are found without a map.
-func (d *Decoder) plainPairs(n *yaml.Node, path string) ([]keyValue, bool) {
-	if len(n.Content) > 32 {
-		return nil, false
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Tag == "!!merge" {
-			return nil, false
-		}
-	}
-	out := make([]keyValue, 0, len(n.Content)/2)
-next:
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := n.Content[i]
-		for _, kv := range out {
-			if kv.key.Value == k.Value {
-				d.Fail(k, Join(path, k.Value), "duplicate key %q", k.Value)
-				continue next
-			}
-		}
-		out = append(out, keyValue{k, n.Content[i+1]})
-	}
-	return out, true
 }
 
 // FieldName is a struct field's name in YAML: its yaml tag, else its
