@@ -132,14 +132,16 @@ func TestRunDryRunExamples(t *testing.T) {
 	assert.ErrorIs(t, err, registry.ErrNotFound)
 }
 
-// TestRunTwice: a run copies, -o json reports it, and a second run right
-// after copies nothing.
-func TestRunTwice(t *testing.T) {
-	src, dst := registrytest.Memory(t), registrytest.Memory(t)
+// mirrorTeam pushes two images to an in-memory source registry and
+// writes a policy directory that mirrors them to another; it returns the
+// directory and the two registries.
+func mirrorTeam(t *testing.T) (dir, src, dst string) {
+	t.Helper()
+	src, dst = registrytest.Memory(t), registrytest.Memory(t)
 	for _, ref := range []string{"team/a:v1", "team/b:v1"} {
 		pushLabelled(t, src+"/"+ref, map[string]string{"team": "x"}, time.Now())
 	}
-	dir := t.TempDir()
+	dir = t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(fmt.Sprintf(`apiVersion: celpolicy.dev/v1
 kind: Registry
 metadata: {name: src}
@@ -162,6 +164,13 @@ spec:
     - registry: src
       repositories: ["team/*"]
 `, src, dst)), 0o644))
+	return dir, src, dst
+}
+
+// TestRunTwice: a run copies, -o json reports it, and a second run right
+// after copies nothing.
+func TestRunTwice(t *testing.T) {
+	dir, _, _ := mirrorTeam(t)
 	f := runFlags{policies: []string{dir}, concurrency: 4, output: "json"}
 	for i, want := range []struct{ copied, present int }{{2, 0}, {0, 2}} {
 		var out bytes.Buffer
@@ -201,33 +210,7 @@ func (l *requestLog) take() []string {
 // config, only a HEAD per tag; a damaged entry is warned about on stderr
 // and read again; --no-cache writes nothing.
 func TestRunCache(t *testing.T) {
-	src, dst := registrytest.Memory(t), registrytest.Memory(t)
-	for _, ref := range []string{"team/a:v1", "team/b:v1"} {
-		pushLabelled(t, src+"/"+ref, map[string]string{"team": "x"}, time.Now())
-	}
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(fmt.Sprintf(`apiVersion: celpolicy.dev/v1
-kind: Registry
-metadata: {name: src}
-spec: {host: "%s", insecure: true}
----
-apiVersion: celpolicy.dev/v1
-kind: Registry
-metadata: {name: mirror}
-spec: {host: "%s", insecure: true}
----
-apiVersion: celpolicy.dev/v1
-kind: Policy
-metadata: {name: mirror-team}
-spec:
-  match: image.source == "src"
-  actions:
-    - type: replicate
-      to: [mirror]
-  sources:
-    - registry: src
-      repositories: ["team/*"]
-`, src, dst)), 0o644))
+	dir, src, dst := mirrorTeam(t)
 	cache := t.TempDir()
 	log := &requestLog{}
 	run := func(f runFlags) (sum runner.Summary, warnings string) {
