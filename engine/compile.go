@@ -188,9 +188,10 @@ func Compile(b *Bundle, opts ...Option) (*PolicySet, error) {
 			s.index = buildIndex(terms)
 		}
 	}
-	s.parts = imageParts(s.policies)
+	reads := setReads(s.policies)
+	s.parts = reads.parts()
 	if o.memo > 0 {
-		m, err := newMemo(o.memo, s.revision, s.policies)
+		m, err := newMemo(o.memo, s.revision, reads)
 		if err != nil {
 			return nil, err
 		}

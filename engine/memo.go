@@ -50,12 +50,13 @@ type memoEntry struct {
 	dec *Decision
 }
 
-func newMemo(size int, revision string, policies []*compiledPolicy) (*memo, error) {
+// newMemo returns a memo of size decisions keyed by r, what the set's
+// policies read (setReads).
+func newMemo(size int, revision string, r *imageReads) (*memo, error) {
 	cache, err := lru.New[uint64, memoEntry](size)
 	if err != nil {
 		return nil, err
 	}
-	r := setReads(policies)
 	m := &memo{cache: cache, seed: maphash.MakeSeed(), reads: r, revision: revision}
 	m.labelKeys, m.annotationKeys = r.mapKeys()
 	return m, nil

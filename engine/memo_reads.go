@@ -135,10 +135,9 @@ func (r *imageReads) mapKeys() (labels, annotations []string) {
 	return labels, annotations
 }
 
-// imageParts is what the policies read of an image, as
+// parts is what r reads of an image, as
 // conditions.Image.WithinCostBoundsFor wants it.
-func imageParts(policies []*compiledPolicy) *conditions.ImageParts {
-	r := setReads(policies)
+func (r *imageReads) parts() *conditions.ImageParts {
 	parts := &conditions.ImageParts{
 		Labels:      r.fields.has(readLabels),
 		Annotations: r.fields.has(readAnnotations),
