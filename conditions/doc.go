@@ -17,7 +17,11 @@
 // policies are mostly made of (field reads, label lookups, comparisons,
 // startsWith, matches and glob on literals, && || !) and that may run
 // without cost tracking is evaluated natively on the Go image, with the
-// same values and errors (native.go; simple literal regexes match on a
-// position automaton, regex.go). Everything else, and every explain
-// trace, runs on cel-go.
+// same values and errors (native.go compiles, native_ops.go holds the
+// operators; simple literal regexes match on a position automaton,
+// regex.go). Everything else, and every explain trace, runs on cel-go.
+//
+// Compiles that share a Shapes (WithShapes) parse and type-check each
+// shape of expression once: template-generated policies differ only in
+// their literals (shape.go, shapekey.go, shapecheck.go).
 package conditions
